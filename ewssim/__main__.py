@@ -1,0 +1,3 @@
+from ewssim.cli import main
+
+raise SystemExit(main())

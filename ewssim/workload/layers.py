@@ -1,0 +1,243 @@
+"""Typed layer model and its GEMM view.
+
+A layer is one of three kinds:
+
+* ``conv``   -- a 2-D convolution (also grouped and depthwise: ``groups`` divides both channel
+  counts; depthwise is ``groups == in_c``), with stride, padding and dilation per axis.
+* ``linear`` -- a fully connected layer applied to ``in_h * in_w`` tokens (``in_h = 1, in_w = 1``
+  for a classifier head). It is a 1x1 convolution; the kind only changes how it is shown.
+* ``matmul`` -- an activation x activation product (attention ``Q K^T`` or ``A V``): an
+  ``M x Kr`` activation matrix times a ``Kr x N`` activation matrix, repeated ``batch`` times
+  (one per head). It has no weights.
+
+GEMM view (as SCALE-Sim, hardware-model spec section 1): ``M = P * Q`` output pixels (the stream),
+``Kr = (C / groups) * R * S`` reduction elements and ``N = K`` output channels. For a grouped
+convolution the GEMM is block diagonal: ``groups`` independent GEMMs of ``M x Kr x (N / groups)``;
+``gemm`` reports ``N`` summed over groups, ``gemm_groups`` says how many blocks there are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ewssim.errors import InputError
+
+LayerKind = Literal["conv", "linear", "matmul"]
+LAYER_KINDS: tuple[str, ...] = ("conv", "linear", "matmul")
+
+
+@dataclass(frozen=True)
+class GemmShape:
+    """``groups`` independent GEMMs, each ``m x kr`` times ``kr x (n / groups)``."""
+
+    m: int
+    kr: int
+    n: int
+    groups: int = 1
+
+    @property
+    def n_per_group(self) -> int:
+        return self.n // self.groups
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a network, batch 1.
+
+    Sizes are element counts; byte sizes take a data width in bits (INT8 by default).
+    ``extra_params`` counts parameters that do no MACs but belong to the layer's neighbourhood
+    (batch-norm scale and shift, layer-norm, embeddings) so network parameter totals match the
+    published ones.  ``nm`` is an optional ``(N, M)`` sparsity pattern for the layer's weights.
+    """
+
+    name: str
+    kind: LayerKind
+    in_h: int
+    in_w: int
+    in_c: int
+    out_c: int
+    kernel_h: int = 1
+    kernel_w: int = 1
+    stride_h: int = 1
+    stride_w: int = 1
+    pad_h: int = 0
+    pad_w: int = 0
+    dil_h: int = 1
+    dil_w: int = 1
+    groups: int = 1
+    bias: bool = False
+    extra_params: int = 0
+    batch: int = 1
+    nm: tuple[int, int] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ----------------------------------------------------------------- validation
+    def validate(self, source: str | None = None, line: int | None = None) -> None:
+        """Raise :class:`InputError` naming the first inconsistent field."""
+
+        def bad(fld: str, problem: str, allowed: str | None = None) -> InputError:
+            return InputError(
+                f"layer '{self.name}': {problem}",
+                source=source,
+                line=line,
+                field=fld,
+                allowed=allowed,
+            )
+
+        if self.kind not in LAYER_KINDS:
+            raise bad("type", f"unknown layer type {self.kind!r}", ", ".join(LAYER_KINDS))
+        for fld in ("in_h", "in_w", "in_c", "out_c", "kernel_h", "kernel_w", "stride_h",
+                    "stride_w", "dil_h", "dil_w", "groups", "batch"):
+            v = getattr(self, fld)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise bad(fld, f"must be a positive integer, got {v!r}", "integer >= 1")
+        for fld in ("pad_h", "pad_w", "extra_params"):
+            v = getattr(self, fld)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise bad(fld, f"must be a non-negative integer, got {v!r}", "integer >= 0")
+        if self.in_c % self.groups:
+            raise bad("groups", f"in_c={self.in_c} is not divisible by groups={self.groups}",
+                      "a divisor of in_c and out_c")
+        if self.out_c % self.groups:
+            raise bad("groups", f"out_c={self.out_c} is not divisible by groups={self.groups}",
+                      "a divisor of in_c and out_c")
+        if self.kind == "matmul" and (self.kernel_h, self.kernel_w, self.groups) != (1, 1, 1):
+            raise bad("type", "a matmul has no kernel or groups", "kernel 1x1, groups 1")
+        eff_h = self.dil_h * (self.kernel_h - 1) + 1
+        eff_w = self.dil_w * (self.kernel_w - 1) + 1
+        if eff_h > self.in_h + 2 * self.pad_h:
+            raise bad("kernel_h", f"kernel height {self.kernel_h} (dilated {eff_h}) is larger "
+                      f"than the padded input height {self.in_h + 2 * self.pad_h}",
+                      f"<= {self.in_h + 2 * self.pad_h}")
+        if eff_w > self.in_w + 2 * self.pad_w:
+            raise bad("kernel_w", f"kernel width {self.kernel_w} (dilated {eff_w}) is larger "
+                      f"than the padded input width {self.in_w + 2 * self.pad_w}",
+                      f"<= {self.in_w + 2 * self.pad_w}")
+        if self.nm is not None:
+            n, m = self.nm
+            if m < 1 or n < 1 or n > m:
+                raise bad("nm", f"N:M = {n}:{m} is not a valid pattern", "1 <= N <= M")
+
+    # ----------------------------------------------------------------- shapes
+    @property
+    def out_h(self) -> int:
+        return (self.in_h + 2 * self.pad_h - self.dil_h * (self.kernel_h - 1) - 1) \
+            // self.stride_h + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.in_w + 2 * self.pad_w - self.dil_w * (self.kernel_w - 1) - 1) \
+            // self.stride_w + 1
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.kind == "conv" and self.groups > 1 and self.groups == self.in_c
+
+    @property
+    def has_weights(self) -> bool:
+        return self.kind != "matmul"
+
+    @property
+    def gemm(self) -> GemmShape:
+        """GEMM view of one instance (multiply by ``batch`` for matmul heads)."""
+        return GemmShape(
+            m=self.out_h * self.out_w,
+            kr=(self.in_c // self.groups) * self.kernel_h * self.kernel_w,
+            n=self.out_c,
+            groups=self.groups,
+        )
+
+    @property
+    def macs(self) -> int:
+        g = self.gemm
+        return self.batch * g.m * g.kr * g.n
+
+    @property
+    def weights(self) -> int:
+        """Number of weight values (0 for an activation x activation matmul)."""
+        if not self.has_weights:
+            return 0
+        return self.out_c * (self.in_c // self.groups) * self.kernel_h * self.kernel_w
+
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        """PyTorch order: (out_c, in_c / groups, kernel_h, kernel_w)."""
+        return (self.out_c, self.in_c // self.groups, self.kernel_h, self.kernel_w)
+
+    @property
+    def params(self) -> int:
+        """Weights + biases + extra (norm, embedding) parameters."""
+        return self.weights + (self.out_c if self.bias else 0) + self.extra_params
+
+    @property
+    def input_elems(self) -> int:
+        """Input activations (both operands of a matmul)."""
+        n = self.batch * self.in_h * self.in_w * self.in_c
+        if self.kind == "matmul":
+            n += self.batch * self.in_c * self.out_c
+        return n
+
+    @property
+    def output_elems(self) -> int:
+        return self.batch * self.out_h * self.out_w * self.out_c
+
+    def input_bytes(self, bits: int = 8) -> int:
+        return (self.input_elems * bits + 7) // 8
+
+    def output_bytes(self, bits: int = 8) -> int:
+        return (self.output_elems * bits + 7) // 8
+
+    def weight_bytes(self, bits: int = 8) -> int:
+        return (self.weights * bits + 7) // 8
+
+    @property
+    def shape_str(self) -> str:
+        """Short human-readable shape, e.g. ``56x56x64 -> 3x3/1 -> 56x56x64``."""
+        if self.kind == "matmul":
+            return f"{self.batch}x[{self.in_h * self.in_w}x{self.in_c}]@[{self.in_c}x{self.out_c}]"
+        k = f"{self.kernel_h}x{self.kernel_w}/{self.stride_h}"
+        if self.groups > 1:
+            k += f" g{self.groups}"
+        return (f"{self.in_h}x{self.in_w}x{self.in_c} -> {k} -> "
+                f"{self.out_h}x{self.out_w}x{self.out_c}")
+
+
+@dataclass(frozen=True)
+class Network:
+    """An ordered list of layers with a name (a zoo entry or a topology file)."""
+
+    name: str
+    layers: tuple[Layer, ...]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise InputError("the network has no layers", source=self.source or self.name)
+        seen: set[str] = set()
+        for layer in self.layers:
+            if layer.name in seen:
+                raise InputError(f"duplicate layer name {layer.name!r}",
+                                 source=self.source or self.name, field="name",
+                                 allowed="unique names")
+            seen.add(layer.name)
+
+    @property
+    def macs(self) -> int:
+        return sum(la.macs for la in self.layers)
+
+    @property
+    def params(self) -> int:
+        return sum(la.params for la in self.layers)
+
+    @property
+    def weights(self) -> int:
+        return sum(la.weights for la in self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
