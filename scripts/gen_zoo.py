@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Write the network zoo (``workloads/*.csv``) from the reference model definitions.
+
+The CSVs are the shipped artefact; this script only documents how they were made and lets them be
+regenerated (``python scripts/gen_zoo.py``; ``--check`` compares instead of writing).  Layer names
+follow the module names of the source definitions so every row can be traced back:
+
+* torchvision ``models/resnet.py`` (resnet18, resnet50 = v1.5), ``models/vgg.py`` (vgg16, cfg "D",
+  no batch norm), ``models/alexnet.py``, ``models/mobilenetv2.py`` (width 1.0);
+* timm ``models/deit.py`` / ``models/vision_transformer.py`` (``deit_tiny_patch16_224``).
+
+Batch-norm layers have two parameters per channel (weight, bias; running statistics are buffers,
+not parameters); they are added to the ``extra_params`` of the convolution they follow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "workloads"
+
+COLUMNS = ("name", "type", "in_h", "in_w", "in_c", "out_c", "kernel_h", "kernel_w",
+           "stride_h", "stride_w", "pad_h", "pad_w", "groups", "bias", "extra_params", "batch")
+
+
+def conv(rows, name, h, c, k, r=1, s=1, pad=0, groups=1, bias=0, bn=True, kind="conv",
+         extra=0, batch=1, w=None):
+    """Append a conv row; return the output height (square maps unless ``w`` is given)."""
+    w = h if w is None else w
+    rows.append(dict(name=name, type=kind, in_h=h, in_w=w, in_c=c, out_c=k, kernel_h=r,
+                     kernel_w=r if kind != "matmul" else 1, stride_h=s, stride_w=s, pad_h=pad,
+                     pad_w=pad, groups=groups, bias=bias,
+                     extra_params=(2 * k if bn else 0) + extra, batch=batch))
+    return (h + 2 * pad - r) // s + 1
+
+
+def pool(h, r, s, pad=0):
+    return (h + 2 * pad - r) // s + 1
+
+
+# --------------------------------------------------------------------------- ResNet
+def resnet(block: str, layers: list[int]) -> list[dict]:
+    rows: list[dict] = []
+    h = conv(rows, "conv1", 224, 3, 64, r=7, s=2, pad=3)        # + bn1
+    h = pool(h, 3, 2, 1)                                         # maxpool 3x3/2 pad 1
+    inplanes = 64
+    exp = 1 if block == "basic" else 4
+    for li, (planes, n) in enumerate(zip((64, 128, 256, 512), layers, strict=True), start=1):
+        for bi in range(n):
+            stride = 2 if (li > 1 and bi == 0) else 1
+            p = f"layer{li}.{bi}"
+            if block == "basic":
+                ho = conv(rows, f"{p}.conv1", h, inplanes, planes, r=3, s=stride, pad=1)
+                conv(rows, f"{p}.conv2", ho, planes, planes, r=3, s=1, pad=1)
+            else:  # Bottleneck v1.5: the stride sits on the 3x3 conv
+                conv(rows, f"{p}.conv1", h, inplanes, planes, r=1)
+                ho = conv(rows, f"{p}.conv2", h, planes, planes, r=3, s=stride, pad=1)
+                conv(rows, f"{p}.conv3", ho, planes, planes * exp, r=1)
+            if stride != 1 or inplanes != planes * exp:
+                conv(rows, f"{p}.downsample.0", h, inplanes, planes * exp, r=1, s=stride)
+            inplanes = planes * exp
+            h = ho
+    # adaptive avg-pool to 1x1, then fc with bias
+    conv(rows, "fc", 1, 512 * exp, 1000, bias=1, bn=False, kind="linear")
+    return rows
+
+
+# --------------------------------------------------------------------------- VGG-16
+def vgg16() -> list[dict]:
+    rows: list[dict] = []
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+    h, c, i = 224, 3, 0
+    for v in cfg:
+        if v == "M":
+            h = pool(h, 2, 2)
+        else:
+            h = conv(rows, f"features.{i}", h, c, v, r=3, pad=1, bias=1, bn=False)
+            c = v
+            i += 1  # the ReLU
+        i += 1
+    # avgpool is adaptive 7x7 (identity at 224x224); flatten 512*7*7 = 25088
+    conv(rows, "classifier.0", 1, 512 * 7 * 7, 4096, bias=1, bn=False, kind="linear")
+    conv(rows, "classifier.3", 1, 4096, 4096, bias=1, bn=False, kind="linear")
+    conv(rows, "classifier.6", 1, 4096, 1000, bias=1, bn=False, kind="linear")
+    return rows
+
+
+# --------------------------------------------------------------------------- AlexNet
+def alexnet() -> list[dict]:
+    rows: list[dict] = []
+    h = conv(rows, "features.0", 224, 3, 64, r=11, s=4, pad=2, bias=1, bn=False)   # 55
+    h = pool(h, 3, 2)                                                              # 27
+    h = conv(rows, "features.3", h, 64, 192, r=5, pad=2, bias=1, bn=False)         # 27
+    h = pool(h, 3, 2)                                                              # 13
+    h = conv(rows, "features.6", h, 192, 384, r=3, pad=1, bias=1, bn=False)
+    h = conv(rows, "features.8", h, 384, 256, r=3, pad=1, bias=1, bn=False)
+    h = conv(rows, "features.10", h, 256, 256, r=3, pad=1, bias=1, bn=False)       # 13
+    h = pool(h, 3, 2)                                                              # 6
+    assert h == 6  # adaptive avg-pool 6x6 is then the identity
+    conv(rows, "classifier.1", 1, 256 * 6 * 6, 4096, bias=1, bn=False, kind="linear")
+    conv(rows, "classifier.4", 1, 4096, 4096, bias=1, bn=False, kind="linear")
+    conv(rows, "classifier.6", 1, 4096, 1000, bias=1, bn=False, kind="linear")
+    return rows
+
+
+# --------------------------------------------------------------------------- MobileNet-V2
+def mobilenet_v2() -> list[dict]:
+    rows: list[dict] = []
+    h = conv(rows, "features.0.0", 224, 3, 32, r=3, s=2, pad=1)
+    inp, fi = 32, 1
+    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    for t, c, n, s in settings:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            hidden = inp * t
+            p = f"features.{fi}.conv"
+            j = 0
+            if t != 1:
+                conv(rows, f"{p}.0.0", h, inp, hidden, r=1)
+                j = 1
+            ho = conv(rows, f"{p}.{j}.0", h, hidden, hidden, r=3, s=stride, pad=1,
+                      groups=hidden)
+            conv(rows, f"{p}.{j + 1}", ho, hidden, c, r=1)        # + bn at {j+2}
+            inp, h, fi = c, ho, fi + 1
+    conv(rows, f"features.{fi}.0", h, inp, 1280, r=1)
+    conv(rows, "classifier.1", 1, 1280, 1000, bias=1, bn=False, kind="linear")
+    return rows
+
+
+# --------------------------------------------------------------------------- DeiT-tiny
+def deit_tiny() -> list[dict]:
+    rows: list[dict] = []
+    dim, depth, heads, mlp, patch = 192, 12, 3, 768, 16
+    tokens = (224 // patch) ** 2 + 1          # 196 patches + cls token = 197
+    hd = dim // heads                         # 64
+    ln = 2 * dim                              # LayerNorm weight + bias
+    # patch embedding conv 16x16/16 (bias); cls token (dim) and position embedding (tokens*dim)
+    conv(rows, "patch_embed.proj", 224, 3, dim, r=patch, s=patch, bias=1, bn=False,
+         extra=dim + tokens * dim)
+    for b in range(depth):
+        p = f"blocks.{b}"
+        conv(rows, f"{p}.attn.qkv", tokens, dim, 3 * dim, bias=1, bn=False, kind="linear",
+             extra=ln, w=1)                                          # + norm1
+        conv(rows, f"{p}.attn.qk", tokens, hd, tokens, bn=False, kind="matmul", batch=heads,
+             w=1)                                                    # Q K^T per head
+        conv(rows, f"{p}.attn.av", tokens, tokens, hd, bn=False, kind="matmul", batch=heads,
+             w=1)                                                    # softmax(.) V per head
+        conv(rows, f"{p}.attn.proj", tokens, dim, dim, bias=1, bn=False, kind="linear", w=1)
+        conv(rows, f"{p}.mlp.fc1", tokens, dim, mlp, bias=1, bn=False, kind="linear",
+             extra=ln, w=1)                                          # + norm2
+        conv(rows, f"{p}.mlp.fc2", tokens, mlp, dim, bias=1, bn=False, kind="linear", w=1)
+    # final norm (on all tokens) + head on the cls token only
+    conv(rows, "head", 1, dim, 1000, bias=1, bn=False, kind="linear", extra=ln)
+    return rows
+
+
+def tiny() -> list[dict]:
+    rows: list[dict] = []
+    h = conv(rows, "conv1", 16, 3, 8, r=3, s=2, pad=1)                 # 8x8x8
+    h = conv(rows, "dw2", h, 8, 8, r=3, pad=1, groups=8)              # depthwise
+    h = conv(rows, "pw2", h, 8, 16, r=1)
+    conv(rows, "tok", h * h, 16, 16, bias=1, bn=False, kind="linear", w=1)
+    conv(rows, "attn", h * h, 16, h * h, bn=False, kind="matmul", batch=2, w=1)
+    conv(rows, "fc", 1, 16, 10, bias=1, bn=False, kind="linear")
+    return rows
+
+
+HEADERS = {
+    "resnet18": [
+        "ResNet-18, torchvision.models.resnet18 (torchvision/models/resnet.py: BasicBlock,",
+        "layers [2, 2, 2, 2]). Input 224x224x3, batch 1.",
+        "conv1 7x7/2 pad 3 -> 3x3/2 max-pool pad 1 (not listed: no MACs) -> 4 stages -> global",
+        "avg-pool -> fc 512->1000 (bias). extra_params = batch-norm weight+bias (2 per channel) of",
+        "the BN that follows each conv. MACs count conv/fc only (no pool, add, ReLU).",
+    ],
+    "resnet50": [
+        "ResNet-50 v1.5, torchvision.models.resnet50 (torchvision/models/resnet.py: Bottleneck,",
+        "layers [3, 4, 6, 3], expansion 4; the stride sits on the 3x3 conv2 of each bottleneck).",
+        "Input 224x224x3, batch 1. conv1 7x7/2 pad 3 -> 3x3/2 max-pool pad 1 -> stages -> avg-pool",
+        "-> fc 2048->1000 (bias). extra_params = BN weight+bias of the BN after each conv.",
+    ],
+    "vgg16": [
+        "VGG-16 without batch norm, torchvision.models.vgg16 (torchvision/models/vgg.py, cfg 'D').",
+        "Input 224x224x3, batch 1. 3x3 pad 1 convs with bias, 2x2/2 max-pools (not listed);",
+        "adaptive avg-pool 7x7 is the identity at 224; classifier 25088->4096->4096->1000 (bias).",
+    ],
+    "alexnet": [
+        "AlexNet, torchvision.models.alexnet (torchvision/models/alexnet.py; 64-192-384-256-256",
+        "channels, the 'one weird trick' variant). Input 224x224x3, batch 1.",
+        "conv 11x11/4 pad 2 -> 55x55; 3x3/2 max-pools (not listed) -> 27 -> 13 -> 6; adaptive",
+        "avg-pool 6x6 (identity here); classifier 9216->4096->4096->1000, all with bias.",
+    ],
+    "mobilenet_v2": [
+        "MobileNet-V2 width 1.0, torchvision.models.mobilenet_v2",
+        "(torchvision/models/mobilenetv2.py; inverted residual settings t,c,n,s = 1,16,1,1",
+        "6,24,2,2 6,32,3,2 6,64,4,2 6,96,3,1 6,160,3,2 6,320,1,1). Input 224x224x3, batch 1.",
+        "Depthwise 3x3 convs have groups = channels. Convs have no bias; extra_params = BN",
+        "weight+bias of the BN after each conv. Classifier: dropout + linear 1280->1000 (bias).",
+    ],
+    "deit_tiny": [
+        "DeiT-tiny, timm deit_tiny_patch16_224 (timm/models/deit.py, vision_transformer.py):",
+        "patch 16, dim 192, depth 12, 3 heads (head dim 64), MLP 768, 197 tokens (196 + cls).",
+        "patch_embed.proj: 16x16/16 conv (bias); its extra_params = cls token (192) + position",
+        "embedding (197*192). Each block: norm1 (LayerNorm, 2*192 params, in qkv's",
+        "extra_params) -> qkv linear -> per head Q K^T (197x64 @ 64x197) and A V",
+        "(197x197 @ 197x64) as matmul rows with batch = 3 heads (no weights) -> proj ->",
+        "norm2 (in fc1's extra_params) -> fc1 -> GELU -> fc2. Final norm (in head's",
+        "extra_params); head 192->1000 on the cls token only (1 token). MACs include the",
+        "attention matmuls and the head; softmax, GELU, LayerNorm and residual adds are not MACs.",
+    ],
+    "tiny": [
+        "tiny: a small made-up network for tests (not a published model): a strided conv, a",
+        "depthwise conv, a pointwise conv, a linear over 64 tokens, a 2-head matmul and a head.",
+    ],
+}
+
+NETS = {
+    "resnet18": lambda: resnet("basic", [2, 2, 2, 2]),
+    "resnet50": lambda: resnet("bottleneck", [3, 4, 6, 3]),
+    "vgg16": vgg16,
+    "alexnet": alexnet,
+    "mobilenet_v2": mobilenet_v2,
+    "deit_tiny": deit_tiny,
+    "tiny": tiny,
+}
+
+# Published totals (reference-data.md section 1), checked before writing.
+EXPECTED = {
+    "resnet18": (1_814_073_344, 11_689_512),
+    "resnet50": (4_089_184_256, 25_557_032),
+    "vgg16": (15_470_264_320, 138_357_544),
+    "alexnet": (714_188_480, 61_100_840),
+    "mobilenet_v2": (300_774_272, 3_504_872),
+    "deit_tiny": (1_253_683_200, 5_717_416),
+}
+
+
+def render(name: str, rows: list[dict]) -> str:
+    cols = [c for c in COLUMNS if c != "batch" or any(r["batch"] != 1 for r in rows)]
+    table = [cols] + [[str(r[c]) for c in cols] for r in rows]
+    widths = [max(len(t[i]) for t in table) for i in range(len(cols))]
+    lines = [f"# {t}" for t in HEADERS[name]]
+    lines.append("# Generated by scripts/gen_zoo.py; format: docs/workloads.md.")
+    if name in EXPECTED:
+        m, p = EXPECTED[name]
+        lines.append(f"# Totals: {m:,} MACs, {p:,} parameters "
+                     "(weights + biases + norms/embeddings).")
+    for t in table:
+        lines.append(", ".join(v.rjust(w) if i > 1 else v.ljust(w)
+                               for i, (v, w) in enumerate(zip(t, widths, strict=True))).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare with workloads/, do not write")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from ewssim.workload.topology import parse_topology_text
+
+    status = 0
+    for name, fn in NETS.items():
+        text = render(name, fn())
+        net = parse_topology_text(text, source=f"{name}.csv", name=name)
+        if name in EXPECTED and (net.macs, net.params) != EXPECTED[name]:
+            print(f"{name}: got {net.macs:,} MACs / {net.params:,} params, "
+                  f"expected {EXPECTED[name][0]:,} / {EXPECTED[name][1]:,}", file=sys.stderr)
+            status = 1
+        path = OUT / f"{name}.csv"
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                print(f"{path} differs from the generator", file=sys.stderr)
+                status = 1
+        elif status == 0:
+            path.write_text(text)
+        print(f"{name:13s} {len(net):4d} layers {net.macs:>16,} MACs {net.params:>13,} params")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
