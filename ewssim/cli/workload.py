@@ -1,8 +1,120 @@
-"""`ewssim workload list|show` (filled in by step 1)."""
+"""`ewssim workload list|show`: the network zoo and topology CSVs."""
 
 from __future__ import annotations
 
+import json
+
+from ewssim.workload import Layer, Network, load_network, zoo_names
+
 
 def register(sub) -> None:
-    p = sub.add_parser("workload", help="list and show workloads (the network zoo, topology CSVs)")
-    p.set_defaults(func=lambda a: p.print_help() or 0)
+    p = sub.add_parser("workload", help="list and show workloads (the network zoo, topology CSVs)",
+                       description="List the network zoo or show one network layer by layer.")
+    wsub = p.add_subparsers(dest="workload_cmd", metavar="SUBCOMMAND")
+    wsub.required = True
+
+    pl = wsub.add_parser("list", help="zoo networks with layer count, MACs and parameters")
+    pl.set_defaults(func=_cmd_list)
+
+    ps = wsub.add_parser("show", help="layer table (GEMM view, MACs, weights) and totals",
+                         description="Show a zoo network or a topology CSV (ewssim or "
+                                     "SCALE-Sim format) layer by layer.")
+    ps.add_argument("network", metavar="NAME|FILE",
+                    help="zoo name (see `ewssim workload list`) or path to a topology CSV")
+    ps.add_argument("--json", action="store_true",
+                    help="print JSON {name, layers, macs, params, weights} instead of a table")
+    ps.set_defaults(func=_cmd_show)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(r: list[str]) -> str:
+        return "  ".join(v.rjust(w) if i in right else v.ljust(w)
+                         for i, (v, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), rule, *(fmt(r) for r in rows)])
+
+
+def layer_dict(la: Layer) -> dict:
+    """One layer as plain JSON-able values (GEMM view, counts, shape fields)."""
+    g = la.gemm
+    return {
+        "name": la.name,
+        "type": la.kind,
+        "m": g.m,
+        "kr": g.kr,
+        "n": g.n,
+        "gemm_groups": g.groups,
+        "macs": la.macs,
+        "weights": la.weights,
+        "params": la.params,
+        "in_h": la.in_h,
+        "in_w": la.in_w,
+        "in_c": la.in_c,
+        "out_h": la.out_h,
+        "out_w": la.out_w,
+        "out_c": la.out_c,
+        "kernel_h": la.kernel_h,
+        "kernel_w": la.kernel_w,
+        "stride_h": la.stride_h,
+        "stride_w": la.stride_w,
+        "pad_h": la.pad_h,
+        "pad_w": la.pad_w,
+        "dil_h": la.dil_h,
+        "dil_w": la.dil_w,
+        "groups": la.groups,
+        "bias": la.bias,
+        "extra_params": la.extra_params,
+        "batch": la.batch,
+        "nm": None if la.nm is None else f"{la.nm[0]}:{la.nm[1]}",
+    }
+
+
+def network_dict(net: Network) -> dict:
+    return {
+        "name": net.name,
+        "layers": [layer_dict(la) for la in net],
+        "macs": net.macs,
+        "params": net.params,
+        "weights": net.weights,
+    }
+
+
+# ----------------------------------------------------------------------------- commands
+def _cmd_list(args) -> int:
+    rows = []
+    for name in zoo_names():
+        net = load_network(name)
+        rows.append([name, str(len(net)), f"{net.macs:,}", f"{net.params:,}",
+                     f"{net.weights:,}"])
+    print(_table(["network", "layers", "MACs", "params", "weights"], rows, right={1, 2, 3, 4}))
+    print("\nMACs: multiply-accumulates per inference (batch 1; conv, linear, matmul).")
+    print("params: weights + biases + norm/embedding parameters; weights: weight values only.")
+    return 0
+
+
+def _cmd_show(args) -> int:
+    net = load_network(args.network)
+    if args.json:
+        print(json.dumps(network_dict(net), indent=1))
+        return 0
+    rows = []
+    for i, la in enumerate(net):
+        g = la.gemm
+        m = f"{la.batch}x{g.m}" if la.batch > 1 else str(g.m)
+        rows.append([str(i), la.name, la.kind, la.shape_str, m, str(g.kr), str(g.n),
+                     f"{la.macs:,}", f"{la.weights:,}"])
+    print(f"network {net.name}" + (f" ({net.source})" if net.source else "")
+          + f": {len(net)} layers")
+    print(_table(["#", "layer", "type", "shape (HxWxC -> RxS/stride -> PxQxK)", "M", "Kr", "N",
+                  "MACs", "weights"], rows, right={0, 4, 5, 6, 7, 8}))
+    print()
+    print(f"total MACs    {net.macs:>18,}  ({net.macs / 1e9:.3f} G)")
+    print(f"total params  {net.params:>18,}  ({net.params / 1e6:.3f} M)")
+    print(f"total weights {net.weights:>18,}  (INT8: {net.weights / 2**20:.2f} MiB)")
+    print("M = output pixels (stream; heads x M for matmul), Kr = reduction length per group, "
+          "N = output channels.")
+    return 0
