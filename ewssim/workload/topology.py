@@ -336,9 +336,9 @@ def load_network(spec: str) -> Network:
     if key in names:
         return load_topology(zoo_dir() / f"{key}.csv", name=key)
     p = Path(spec)
-    if p.is_file():
+    if key and p.is_file():
         return load_topology(p)
-    if p.exists():
+    if key and p.exists():
         raise InputError("is not a file", source=spec, field="network",
                          allowed="a zoo name or a topology CSV file")
     raise InputError(f"unknown network {spec!r} (not a zoo name, no such file)",
