@@ -1,8 +1,147 @@
-"""`ewssim compress` (filled in by step 2)."""
+"""`ewssim compress` (compress a network into a directory) and `ewssim compress inspect DIR`.
+
+``compress`` has a default action (flags only) and one sub-action, ``inspect``: the ``inspect``
+sub-parser is optional, so ``ewssim compress --workload resnet18 --out d`` and
+``ewssim compress inspect d --json`` both parse; the compress flags are checked in the handler.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+
+from ewssim.errors import InputError
+
+_METHODS = ("mvq", "vq", "ssvq", "casec", "dense")
+_ENCODINGS = ("bitmap", "positions", "combinatorial")
+_FITS = ("dense", "pad", "error")
+
 
 def register(sub) -> None:
-    p = sub.add_parser("compress", help="compress a network's weights (MVQ, VQ, SSVQ)")
-    p.set_defaults(func=lambda a: p.print_help() or 0)
+    p = sub.add_parser(
+        "compress", help="compress a network's weights (MVQ, VQ, SSVQ, case C, INT8)",
+        description="Compress every weighted layer of a network into DIR (one .npz per layer + "
+                    "manifest.json; format in docs/compression.md), or inspect such a DIR "
+                    "with `ewssim compress inspect DIR`.")
+    p.add_argument("--workload", metavar="NAME|FILE", help="zoo name or topology CSV")
+    p.add_argument("--method", choices=_METHODS, default="mvq",
+                   help="mvq (prune + masked k-means, default), vq (plain k-means), ssvq "
+                        "(sign split + k-means on |W|), casec (prune + k-means with zeros), "
+                        "dense (INT8)")
+    p.add_argument("--nm", metavar="N:M", help="N:M pruning (default 1:4 for mvq/casec, none "
+                                               "for vq/ssvq; N=M means no pruning)")
+    p.add_argument("--k", type=int, metavar="K", help="codewords, a power of two (default 256; "
+                                                      "ssvq 16)")
+    p.add_argument("--d", type=int, metavar="D", help="sub-vector length, a multiple of M "
+                                                      "(default 8)")
+    p.add_argument("--weights", default="synthetic", metavar="synthetic|PATH",
+                   help="synthetic (seeded, default) or a .npz/.npy/.safetensors file or a "
+                        "directory of <layer>.npy")
+    p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights and k-means")
+    p.add_argument("--mask-encoding", choices=_ENCODINGS, default="bitmap",
+                   help="how N:M masks are stored and counted (default bitmap)")
+    p.add_argument("--codebook-groups", type=int, default=1, metavar="G",
+                   help="codebooks per layer, over G blocks of output channels (default 1)")
+    p.add_argument("--fit", choices=_FITS, default="dense",
+                   help="layers where d does not divide in_c/groups or with fewer sub-vectors "
+                        "than k: keep INT8 (dense, default), zero-pad channels (pad), or fail")
+    p.add_argument("--max-iter", type=int, default=20, help="k-means iterations cap (20)")
+    p.add_argument("--out", metavar="DIR", help="output directory (written atomically)")
+    p.set_defaults(func=_cmd_compress)
+
+    csub = p.add_subparsers(dest="compress_cmd", metavar="{inspect}", parser_class=type(p))
+    csub.required = False
+    pi = csub.add_parser("inspect", help="per-layer and total storage, ratio and SSE of a DIR",
+                         description="Show a compressed-network directory: bits, compression "
+                                     "ratios and reconstruction error per layer and in total.")
+    pi.add_argument("dir", metavar="DIR")
+    pi.add_argument("--json", action="store_true", help="print the report as JSON")
+    pi.set_defaults(func=_cmd_inspect)
+
+
+def _parse_nm(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*([0-9]+)\s*:\s*([0-9]+)\s*", text)
+    if not m:
+        raise InputError(f"{text!r} is not N:M", source="command line", field="--nm",
+                         allowed="N:M with 1 <= N <= M, e.g. 1:4, 2:4, 2:8, 4:8")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _cmd_compress(args) -> int:
+    from ewssim.compress import Settings, compress_network, save_network
+    from ewssim.workload import load_network
+
+    from .progress import Progress
+
+    for flag, val in (("--workload", args.workload), ("--out", args.out)):
+        if not val:
+            raise InputError("is required", source="command line", field=flag)
+    settings = Settings.for_method(
+        args.method, nm=_parse_nm(args.nm), k=args.k, d=args.d,
+        mask_encoding=args.mask_encoding, codebook_groups=args.codebook_groups, fit=args.fit,
+        seed=args.seed, max_iter=args.max_iter, source="command line")
+    if settings.nm is not None and args.method == "dense" and args.nm:
+        n, m = settings.nm
+        if n < m:
+            raise InputError("dense INT8 does not prune", source="command line", field="--nm",
+                             allowed="N = M or leave out")
+    net = load_network(args.workload)
+    weighted = [la for la in net.layers if la.has_weights]
+    with Progress(len(weighted), "layers") as bar:
+        cn = compress_network(net, args.weights, settings, progress=bar)
+    out = save_network(cn, args.out)
+    b = cn.bits
+    print(f"compressed {net.name}: {len(cn.layers)} layers, {b.weights:,} weights -> "
+          f"{b.total:,} bits ({b.bits_per_weight:.3f} bits/weight), {b.ratio_fp32:.2f}x vs FP32, "
+          f"{b.ratio_int8:.2f}x vs INT8 -> {out}")
+    kept = [la.name for la in cn.layers if la.note]
+    if kept:
+        print(f"{len(kept)} layer(s) with a note (see `ewssim compress inspect {out}`): "
+              + ", ".join(kept[:6]) + (" ..." if len(kept) > 6 else ""))
+    return 0
+
+
+def _fmt(v, spec: str = ",") -> str:
+    if v is None:
+        return "-"
+    return format(v, spec)
+
+
+def _cmd_inspect(args) -> int:
+    from ewssim.compress import load_network_dir, network_report
+
+    from .workload import _table
+
+    rep = network_report(load_network_dir(args.dir))
+    if args.json:
+        print(json.dumps(rep, indent=1))
+        return 0
+    st = rep["settings"]
+    print(f"network {rep['network']} ({args.dir}): method {st.get('method')}, "
+          f"N:M {':'.join(map(str, st.get('nm', [])))}, k {st.get('k')}, d {st.get('d')}, "
+          f"mask {st.get('mask_encoding')}, codebook groups {st.get('codebook_groups')}, "
+          f"fit {st.get('fit')}, weights {st.get('weights')}")
+    header = ["layer", "method", "weights", "n_sub", "index[bit]", "mask[bit]", "sign[bit]",
+              "codebook+scale[bit]", "total[bit]", "bits/weight", "vsFP32[x]", "vsFP32_nocb[x]",
+              "vsINT8[x]", "vsINT8_nocb[x]", "SSE_all[w^2]", "SSE_kept[w^2]", "note"]
+
+    def row(r: dict, name: str, method: str, n_sub: str, note: str) -> list[str]:
+        return [name, method, f"{r['weights']:,}", n_sub, f"{r['index_bits']:,}",
+                f"{r['mask_bits']:,}", f"{r['sign_bits']:,}", f"{r['overhead_bits']:,}",
+                f"{r['total_bits']:,}", f"{r['bits_per_weight']:.3f}", f"{r['ratio_fp32']:.2f}",
+                f"{r['ratio_fp32_nocb']:.2f}", f"{r['ratio_int8']:.2f}",
+                f"{r['ratio_int8_nocb']:.2f}", _fmt(r['sse_all'], ".4g"),
+                _fmt(r['sse_kept'], ".4g"), note]
+
+    rows = [row(r, r["name"], r["method"], f"{r['n_sub']:,}", r["note"]) for r in rep["layers"]]
+    rows.append(row(rep["total"], "TOTAL", "", "", ""))
+    print(_table(header, rows, right=set(range(2, 16))))
+    print()
+    print(rep["formula"] + ".")
+    print("dense layers: index/mask columns are 0, total = weights*8 + 32. SSE in squared weight "
+          "units: _all over every weight, _kept over unpruned (important) weights.")
+    if rep["skipped"]:
+        print(f"layers without weights (not stored): {', '.join(rep['skipped'])}")
+    return 0
