@@ -14,9 +14,10 @@ from ewssim import __version__
 from ewssim.errors import EwssimError, InputError
 
 from . import compress as _compress
+from . import run as _run
 from . import workload as _workload
 
-_GROUPS = [_workload, _compress]
+_GROUPS = [_workload, _compress, _run]
 
 
 class _Parser(argparse.ArgumentParser):

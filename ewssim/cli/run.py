@@ -1,0 +1,74 @@
+"""`ewssim run` and `ewssim arch show`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ewssim import api
+from ewssim import config as _config
+from ewssim.cli.progress import Progress
+
+SUMMARY_KEYS = [
+    ("total_cycles", "total cycles"), ("compute_cycles", "compute cycles"),
+    ("stall_cycles", "stall cycles"), ("macs", "MACs"), ("utilization", "utilization"),
+    ("runtime_ms", "runtime [ms]"), ("dram_read_bytes", "DRAM read [B]"),
+    ("dram_write_bytes", "DRAM write [B]"), ("l2_read_bytes", "L2 read [B]"),
+    ("l2_write_bytes", "L2 write [B]"), ("l1_act_read_bytes", "L1 act read [B]"),
+    ("l1_weight_read_bytes", "L1 weight read [B]"), ("l1_psum_read_bytes", "L1 psum read [B]"),
+    ("l1_out_write_bytes", "L1 out write [B]"),
+]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="simulate a workload on an architecture")
+    p.add_argument("--arch", required=True, help="preset name or TOML file")
+    p.add_argument("--workload", required=True, help="zoo name or topology CSV")
+    p.add_argument("--array", help="override the array shape, ROWSxCOLS (e.g. 32x32)")
+    p.add_argument("--out", help="directory for layers.csv and summary.json")
+    p.add_argument("--json", action="store_true", help="print the totals as one JSON object")
+    p.set_defaults(func=_run)
+
+    a = sub.add_parser("arch", help="architecture presets and files")
+    asub = a.add_subparsers(dest="arch_cmd", metavar="ACTION", parser_class=type(p))
+    asub.required = True
+    show = asub.add_parser("show", help="print a preset or file as TOML")
+    show.add_argument("name", help=f"preset ({', '.join(_config.preset_names())}) or TOML file")
+    show.add_argument("--array", help="override the array shape, ROWSxCOLS")
+    show.set_defaults(func=_arch_show)
+    lst = asub.add_parser("list", help="list the presets")
+    lst.set_defaults(func=lambda a: print("\n".join(_config.preset_names())) or 0)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if v < 10 else f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _run(args) -> int:
+    arch = api.resolve_arch(args.arch, args.array)
+    net = api.resolve_workload(args.workload)
+    with Progress(len(net.layers), "layers") as bar:
+        result = api.simulate(arch, net, progress=bar)
+    if args.out:
+        result.write(args.out)
+    tot = result.totals
+    if args.json:
+        print(json.dumps(tot))
+        return 0
+    print(f"{net.name} on {arch.name} ({tot['array']} array, {arch.dataflow.kind} dataflow, "
+          f"{len(net.layers)} layers)")
+    for key, label in SUMMARY_KEYS:
+        print(f"  {label:<22} {_fmt(tot[key]):>18}")
+    if args.out:
+        print(f"wrote {args.out}/layers.csv and {args.out}/summary.json", file=sys.stderr)
+    return 0
+
+
+def _arch_show(args) -> int:
+    arch = api.resolve_arch(args.name, args.array)
+    sys.stdout.write(_config.to_toml(arch))
+    return 0

@@ -1,0 +1,303 @@
+"""Typed architecture configuration: dataclasses, TOML in and out, validated once at load time.
+
+Every parameter carries metadata: its unit, its allowed range or choices, whether it is
+``published`` (a paper gives it) or ``modelled`` (our reconstruction, spec section 3), and a
+one-line description.  The validator, the TOML writer and ``docs/model-reference.md`` all read
+the same metadata, so a parameter cannot be documented one way and checked another.
+
+Sections (TOML tables): ``[array]``, ``[dataflow]``, ``[memory]``, ``[data]``, plus top-level
+``name`` and ``clock_mhz``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ewssim.errors import InputError
+
+KIB = 1024
+
+
+def param(default, *, unit: str = "", doc: str = "", source: str = "modelled",
+          lo: float | None = None, hi: float | None = None,
+          choices: tuple | None = None):
+    """A configuration field with its metadata (unit, range, provenance, description)."""
+    return field(default=default, metadata={
+        "unit": unit, "doc": doc, "source": source, "lo": lo, "hi": hi, "choices": choices,
+    })
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    rows: int = param(64, unit="PEs", lo=1, source="published",
+                      doc="reduction axis L: PEs along which a partial sum accumulates "
+                          "(MVQ paper: 64x64)")
+    cols: int = param(64, unit="PEs", lo=1, source="published",
+                      doc="output axis H: independent output channels")
+    wrf_depth: int = param(9, unit="entries", lo=1,
+                           doc="weight register file per PE (EWS names it; depth modelled)")
+    arf_depth: int = param(3, unit="entries", lo=1,
+                           doc="activation register file per PE (sliding window)")
+    prf_depth: int = param(16, unit="entries", lo=1,
+                           doc="partial-sum register file per output column")
+
+
+@dataclass(frozen=True)
+class DataflowConfig:
+    kind: str = param("ews", choices=("ws", "ews", "scalesim-ws"),
+                      doc="dataflow plug-in: ws (SCALE-Sim WS timing, ewssim memories), "
+                          "ews (enhanced WS), scalesim-ws (SCALE-Sim v3 parity, ideal memory)")
+    wrf_double_buffer: bool = param(True, doc="EWS 1: next tile's weights load during compute")
+    arf_reuse: bool = param(True, doc="EWS 2: activations reused across kernel-width taps")
+    prf_reuse: bool = param(True, doc="EWS 3: psums of a pixel chunk stay in the PRF "
+                                      "across reduction folds")
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    l1_act_bytes: int = param(64 * KIB, unit="B", lo=1, doc="L1 activation buffer")
+    l1_weight_bytes: int = param(32 * KIB, unit="B", lo=1,
+                                 doc="L1 weight buffer (INT8 weights or indices+masks)")
+    l1_out_bytes: int = param(32 * KIB, unit="B", lo=1, doc="L1 psum/output buffer")
+    l1_double_buffer: bool = param(True, doc="L1 buffers are double-buffered (fill overlaps use)")
+    l2_bytes: int = param(1024 * KIB, unit="B", lo=1, doc="L2 global SRAM")
+    l2_banks: int = param(8, unit="banks", lo=1, doc="L2 banks")
+    l2_bank_width_bytes: int = param(16, unit="B/cycle", lo=1, doc="L2 bank width")
+    dram_bytes_per_cycle: float = param(16.0, unit="B/cycle", lo=1e-9,
+                                        doc="DRAM channel bandwidth")
+    dram_latency_cycles: int = param(100, unit="cycles", lo=0, doc="DRAM access latency")
+    ideal: bool = param(False, doc="ideal memory: no stalls, no capacity limits "
+                                   "(SCALE-Sim CALC bandwidth mode)")
+
+    @property
+    def l2_bytes_per_cycle(self) -> int:
+        return self.l2_banks * self.l2_bank_width_bytes
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    act_bits: int = param(8, unit="bit", choices=(4, 8, 16), source="published",
+                          doc="activation width (INT8 accelerator)")
+    weight_bits: int = param(8, unit="bit", choices=(4, 8, 16), source="published",
+                             doc="dense weight / codeword width")
+    psum_bits: int = param(32, unit="bit", choices=(16, 24, 32),
+                           doc="partial-sum width when psums round-trip through L1")
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    name: str = param("ews", doc="preset or user name")
+    clock_mhz: float = param(1000.0, unit="MHz", lo=1e-6, doc="clock (1 ns cycle, as the "
+                             "Aladdin 40 nm component table)")
+    array: ArrayConfig = field(default_factory=ArrayConfig)
+    dataflow: DataflowConfig = field(default_factory=DataflowConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def with_array(self, rows: int, cols: int) -> ArchConfig:
+        return replace(self, array=replace(self.array, rows=rows, cols=cols))
+
+
+_SECTIONS = {"array": ArrayConfig, "dataflow": DataflowConfig, "memory": MemoryConfig,
+             "data": DataConfig}
+
+# ----------------------------------------------------------------------------- presets
+
+PRESETS: dict[str, ArchConfig] = {
+    "ews": ArchConfig(name="ews"),
+    "ws": ArchConfig(name="ws", dataflow=DataflowConfig(
+        kind="ws", wrf_double_buffer=False, arf_reuse=False, prf_reuse=False)),
+    "scalesim-ws": ArchConfig(
+        name="scalesim-ws",
+        dataflow=DataflowConfig(kind="scalesim-ws", wrf_double_buffer=False, arf_reuse=False,
+                                prf_reuse=False),
+        memory=MemoryConfig(ideal=True)),
+}
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _type_name(tp: Any) -> str:
+    return {"int": "integer", "float": "number", "bool": "true/false", "str": "string"}.get(
+        str(tp), str(tp))
+
+
+def _check_value(cls, f: dataclasses.Field, value: Any, key: str, source: str) -> Any:
+    tp = f.type if isinstance(f.type, str) else f.type.__name__
+    meta = f.metadata
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+    }.get(tp, True)
+    allowed = _allowed(meta, tp)
+    if not ok:
+        raise InputError(f"expected {_type_name(tp)}, got {value!r}", source=source, field=key,
+                         allowed=allowed)
+    if tp == "float":
+        value = float(value)
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        raise InputError(f"{value!r} is not allowed", source=source, field=key, allowed=allowed)
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise InputError(f"{value!r} is out of range", source=source, field=key, allowed=allowed)
+    return value
+
+
+def _allowed(meta, tp: str) -> str:
+    if meta.get("choices") is not None:
+        return ", ".join(str(c) for c in meta["choices"])
+    lo, hi = meta.get("lo"), meta.get("hi")
+    unit = f" {meta['unit']}" if meta.get("unit") else ""
+    if lo is not None and hi is not None:
+        return f"{_type_name(tp)} in [{lo}, {hi}]{unit}"
+    if lo is not None:
+        return f"{_type_name(tp)} >= {lo:g}{unit}"
+    return _type_name(tp)
+
+
+def _build(cls, data: dict, prefix: str, source: str, base):
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            raise InputError("unknown key", source=source, field=dotted,
+                             allowed=", ".join(known))
+        f = known[key]
+        if key in _SECTIONS and cls is ArchConfig:
+            if not isinstance(value, dict):
+                raise InputError("expected a table", source=source, field=dotted,
+                                 allowed=f"[{key}] table")
+            kwargs[key] = _build(_SECTIONS[key], value, f"{key}.", source, getattr(base, key))
+        else:
+            kwargs[key] = _check_value(cls, f, value, dotted, source)
+    return replace(base, **kwargs)
+
+
+def validate(arch: ArchConfig, source: str = "<config>") -> ArchConfig:
+    """Cross-field checks that no single field can express."""
+    if arch.dataflow.kind == "scalesim-ws" and not arch.memory.ideal:
+        raise InputError("the scalesim-ws dataflow models SCALE-Sim's CALC bandwidth mode and "
+                         "needs ideal memory", source=source, field="memory.ideal",
+                         allowed="true with dataflow.kind = scalesim-ws")
+    if not arch.memory.ideal:
+        a, m = arch.array, arch.memory
+        # one weight tile (rows x cols INT8 weights) must fit in the L1 weight buffer, one
+        # array-width column of activations in the L1 activation buffer, and one psum row
+        # of the array in the L1 output buffer; otherwise the array can never start.
+        halves = 2 if m.l1_double_buffer else 1
+        need_w = halves * a.rows * a.cols * arch.data.weight_bits // 8
+        if m.l1_weight_bytes < need_w:
+            raise InputError(f"{m.l1_weight_bytes} B cannot hold one {a.rows}x{a.cols} weight "
+                             f"tile{' per half' if halves == 2 else ''}", source=source,
+                             field="memory.l1_weight_bytes", allowed=f">= {need_w} B")
+        need_a = halves * a.rows * arch.data.act_bits // 8
+        if m.l1_act_bytes < need_a:
+            raise InputError(f"{m.l1_act_bytes} B cannot hold one activation column",
+                             source=source, field="memory.l1_act_bytes",
+                             allowed=f">= {need_a} B")
+        need_o = halves * a.cols * arch.data.psum_bits // 8
+        if m.l1_out_bytes < need_o:
+            raise InputError(f"{m.l1_out_bytes} B cannot hold one psum row",
+                             source=source, field="memory.l1_out_bytes",
+                             allowed=f">= {need_o} B")
+        if m.l2_bytes < m.l1_act_bytes + m.l1_weight_bytes:
+            raise InputError("L2 is smaller than the L1 buffers it feeds", source=source,
+                             field="memory.l2_bytes",
+                             allowed=f">= {m.l1_act_bytes + m.l1_weight_bytes} B")
+    return arch
+
+
+def from_dict(data: dict, source: str = "<config>", base: ArchConfig | None = None) -> ArchConfig:
+    if "preset" in data:
+        name = data["preset"]
+        if name not in PRESETS:
+            raise InputError(f"unknown preset {name!r}", source=source, field="preset",
+                             allowed=", ".join(preset_names()))
+        base = PRESETS[name]
+        data = {k: v for k, v in data.items() if k != "preset"}
+    arch = _build(ArchConfig, data, "", source, base or ArchConfig())
+    return validate(arch, source)
+
+
+def load(spec: str | Path) -> ArchConfig:
+    """A preset name or a TOML file (optionally starting from ``preset = "NAME"``)."""
+    s = str(spec)
+    if s in PRESETS:
+        return PRESETS[s]
+    path = Path(s)
+    if not path.is_file():
+        raise InputError(f"no preset or file named {s!r}", field="arch",
+                         allowed=", ".join(preset_names()) + ", or a TOML file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid TOML: {exc}", source=s) from None
+    return from_dict(data, source=s)
+
+
+def parse_array(text: str) -> tuple[int, int]:
+    """``"RxC"`` -> (rows, cols)."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise InputError(f"{text!r} is not an array shape", field="--array",
+                         allowed="ROWSxCOLS with positive integers, e.g. 64x64")
+    return int(parts[0]), int(parts[1])
+
+
+# ----------------------------------------------------------------------------- TOML out
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def to_toml(arch: ArchConfig, comments: bool = True) -> str:
+    """TOML text that :func:`load` reads back to an equal configuration."""
+    out: list[str] = []
+
+    def emit(obj, header: str | None) -> None:
+        if header:
+            out.append(f"\n[{header}]")
+        for f in fields(obj):
+            if f.name in _SECTIONS and isinstance(obj, ArchConfig):
+                continue
+            line = f"{f.name} = {_toml_value(getattr(obj, f.name))}"
+            if comments and f.metadata.get("doc"):
+                unit = f" [{f.metadata['unit']}]" if f.metadata.get("unit") else ""
+                line = f"{line:<32} # {f.metadata['source']}{unit}: {f.metadata['doc']}"
+            out.append(line)
+
+    emit(arch, None)
+    for name in _SECTIONS:
+        emit(getattr(arch, name), name)
+    return "\n".join(out) + "\n"
+
+
+def describe_parameters() -> list[dict]:
+    """Every parameter with its metadata (for docs and `arch show --params`)."""
+    rows = []
+    for sec, cls in [("", ArchConfig), *_SECTIONS.items()]:
+        for f in fields(cls):
+            if f.name in _SECTIONS:
+                continue
+            rows.append({"key": f"{sec}.{f.name}" if sec else f.name, "default": f.default,
+                         **{k: f.metadata.get(k) for k in ("unit", "source", "doc")}})
+    return rows

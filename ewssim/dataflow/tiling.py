@@ -1,0 +1,148 @@
+"""Tile schedules for a systolic array: written once, used by every dataflow plug-in.
+
+Vocabulary (docs/model-reference.md section "Mapping"):
+
+* A **reduction unit** is what one PE row holds for one output channel: input channel ``c`` of
+  a group, kernel row ``r`` and a chunk of ``taps`` consecutive kernel columns starting at
+  ``s0``.  Without ARF reuse ``taps = 1`` and a unit is one element of the GEMM reduction axis.
+  Units are ordered channel-fastest, ``unit = (r * n_chunks + chunk) * C_g + c``, so that
+  consecutive PE rows hold consecutive input channels: a codebook sub-vector of ``d`` channels
+  lands on ``d`` adjacent rows.
+* A **fold** is a block of up to ``rows`` units (reduction fold) x ``cols`` output channels
+  (output fold).  When a whole group fits in the array (depthwise and small grouped convs), up
+  to ``min(rows // U_g, cols // N_g)`` groups are packed block-diagonally into one tile.
+* A **tile** is one fold with a range of output pixels streaming through it.
+* The **WRF** of every PE holds ``wrf_depth // taps`` weight *sets* (slots).  A tile needs its
+  set in a slot; a missing set is loaded into the least recently used slot, and that load may
+  only start once the slot's previous occupant is no longer used: ``release[i]`` is the tile
+  after that occupant's last use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ewssim.dataflow.base import TileSchedule
+from ewssim.workload.layers import Layer
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """How a layer's GEMM is cut into folds (independent of pixel chunking)."""
+
+    taps: int           # kernel columns per PE (ARF window), 1 without ARF reuse
+    n_chunks: int       # kernel-column chunks per kernel row: ceil(S / taps)
+    units: int          # reduction units per group: C_g * R * n_chunks
+    k_folds: int        # ceil(units / rows)
+    n_folds: int        # ceil(N_g / cols)
+    pack: int           # groups packed per tile (1 unless a whole group fits)
+    group_packs: int    # ceil(groups / pack)
+    pixels: int         # output pixels per group (the stream length T)
+
+
+def fold_plan(layer: Layer, rows: int, cols: int, taps: int) -> FoldPlan:
+    taps = max(1, min(taps, layer.kernel_w))
+    n_chunks = ceil_div(layer.kernel_w, taps)
+    c_g = layer.in_c // layer.groups
+    n_g = layer.out_c // layer.groups
+    units = c_g * layer.kernel_h * n_chunks
+    k_folds = ceil_div(units, rows)
+    n_folds = ceil_div(n_g, cols)
+    pack = 1
+    if layer.groups > 1 and units <= rows and n_g <= cols:
+        pack = max(1, min(rows // units, cols // n_g, layer.groups))
+    return FoldPlan(taps=taps, n_chunks=n_chunks, units=units, k_folds=k_folds,
+                    n_folds=n_folds, pack=pack, group_packs=ceil_div(layer.groups, pack),
+                    pixels=layer.out_h * layer.out_w * layer.batch)
+
+
+def unit_table(layer: Layer, plan: FoldPlan) -> np.ndarray:
+    """(U, 3) array: unit -> (channel in group, kernel row, first kernel column)."""
+    c_g = layer.in_c // layer.groups
+    u = np.arange(plan.units)
+    c = u % c_g
+    rc = u // c_g
+    r = rc // plan.n_chunks
+    s0 = (rc % plan.n_chunks) * plan.taps
+    return np.stack([c, r, s0], axis=1).astype(np.int64)
+
+
+def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int | None,
+                   wrf_depth: int, double_buffer: bool, line_cycles: int = 1,
+                   load_mode: str = "lines", drain_full_width: bool = False) -> TileSchedule:
+    """Tiles in execution order.
+
+    ``chunk``: output pixels per tile (PRF depth) with the reduction folds innermost
+    (loop order group-pack, output fold, pixel chunk, reduction fold); ``None`` streams all
+    pixels through each fold (loop order group-pack, output fold, reduction fold).
+    ``load_mode``: ``"lines"`` -- the weight loader writes one line (one column's weights for
+    one tap) every ``line_cycles`` cycles, so a tile takes ``used_cols * taps * line_cycles``
+    cycles; ``"rows"`` -- weights shift in from the top edge, one array row per cycle, ``rows``
+    cycles per tile whatever is used (SCALE-Sim).
+    """
+    plan = fold_plan(layer, rows, cols, taps)
+    t = plan.taps
+    n_g = layer.out_c // layer.groups
+    T = plan.pixels
+    slots = max(1, wrf_depth // t)
+
+    # per group-pack, per output fold, per pixel chunk, per reduction fold
+    pix_edges = [0, T] if chunk is None else list(range(0, T, chunk)) + [T]
+    n_pix = len(pix_edges) - 1
+    gp = np.arange(plan.group_packs)
+    nf = np.arange(plan.n_folds)
+    pc = np.arange(n_pix)
+    kf = np.arange(plan.k_folds)
+    G, NF, PC, KF = (a.ravel() for a in np.meshgrid(gp, nf, pc, kf, indexing="ij"))
+    g0 = G * plan.pack
+    g1 = np.minimum(g0 + plan.pack, layer.groups)
+    n0 = NF * cols
+    n1 = np.minimum(n0 + cols, n_g)
+    u0 = KF * rows
+    u1 = np.minimum(u0 + rows, plan.units)
+    edges = np.asarray(pix_edges, dtype=np.int64)
+    p0 = edges[PC]
+    p1 = edges[PC + 1]
+    used_cols = (g1 - g0) * (n1 - n0)
+
+    # weight sets and WRF slot allocation (LRU), a scan over tiles
+    set_id = (G * plan.n_folds + NF) * plan.k_folds + KF
+    n = set_id.shape[0]
+    needs_load = np.zeros(n, dtype=bool)
+    release = np.full(n, -1, dtype=np.int64)
+    slot_of: dict[int, int] = {}
+    occupant = [-1] * slots
+    last_use = [-1] * slots
+    sid = set_id.tolist()
+    for i in range(n):
+        s = sid[i]
+        k = slot_of.get(s)
+        if k is None:
+            k = min(range(slots), key=lambda j: last_use[j])  # free slots have last_use -1
+            if occupant[k] >= 0:
+                del slot_of[occupant[k]]
+                release[i] = last_use[k] + 1
+            occupant[k] = s
+            slot_of[s] = k
+            needs_load[i] = True
+        last_use[k] = i
+
+    if load_mode == "rows":
+        load = np.where(needs_load, rows, 0)
+    else:
+        load = np.where(needs_load, used_cols * t * line_cycles, 0)
+    drain = np.full(n, cols, dtype=np.int64) if drain_full_width else used_cols
+
+    return TileSchedule(
+        g0=g0.astype(np.int64), g1=g1.astype(np.int64), n0=n0.astype(np.int64), n1=n1.astype(np.int64),
+        u0=u0.astype(np.int64), u1=u1.astype(np.int64), p0=p0, p1=p1,
+        load_cycles=load.astype(np.int64), release=release, drain_cols=drain.astype(np.int64),
+        taps=t, rows=rows, cols=cols, double_buffer=double_buffer,
+        units=unit_table(layer, plan), pack=plan.pack,
+    )

@@ -1,0 +1,144 @@
+"""Operand traffic of a tile schedule, per memory level.  Shared by every dataflow plug-in.
+
+L1 <-> array counts are exact, per tile (docs/model-reference.md, "Traffic"):
+
+* activations: each used PE row reads, per pixel, the activations new to its window: ``taps``
+  when its window restarts (first pixel of the tile or of an output row), else
+  ``min(taps, stride_w / dil_w)`` when the window slides by whole taps (``taps`` otherwise);
+  with ``taps = 1`` that is one read per row per pixel (im2col, as SCALE-Sim counts);
+* weights: every load reads the tile's real weights (padded taps of the last kernel-column
+  chunk are generated as zeros, not read);
+* partial sums: a tile that is not the last reduction fold of its pixels writes psums
+  (``psum_bits``) unless they stay in the PRF; a tile that is not the first reads them back; the
+  last fold writes finished outputs (``act_bits``).
+
+L2 and DRAM traffic follow from whether working sets fit the buffers (``buffer_traffic``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ewssim.config import ArchConfig
+from ewssim.dataflow.base import TileSchedule, Traffic
+from ewssim.dataflow.tiling import ceil_div
+from ewssim.workload.layers import Layer
+
+
+def _bytes(count: int, bits: int) -> int:
+    return (int(count) * bits + 7) // 8
+
+
+def window_step(layer: Layer, taps: int) -> int:
+    """New activations per pixel when a row's ARF window slides along an output row."""
+    if taps == 1:
+        return 1
+    if layer.stride_w % layer.dil_w == 0:
+        return min(taps, layer.stride_w // layer.dil_w)
+    return taps
+
+
+def act_reads_per_row(s: TileSchedule, layer: Layer) -> np.ndarray:
+    """Activation reads of one PE row for each tile."""
+    t = s.taps
+    pixels = s.p1 - s.p0
+    if t == 1:
+        return pixels
+    ow = layer.out_w
+    restarts = 1 + (s.p1 - 1) // ow - s.p0 // ow
+    return restarts * t + (pixels - restarts) * window_step(layer, t)
+
+
+def valid_taps(s: TileSchedule, kernel_w: int) -> np.ndarray:
+    """Cumulative count of real weights per unit, shape (U + 1,)."""
+    s0 = s.units[:, 2]
+    per_unit = np.minimum(s.taps, kernel_w - s0)
+    return np.concatenate([[0], np.cumsum(per_unit)])
+
+
+def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_prf: bool,
+                  weight_bits: int | None = None) -> Traffic:
+    d = arch.data
+    wbits = d.weight_bits if weight_bits is None else weight_bits
+    groups_in_tile = s.g1 - s.g0
+    pixels = s.p1 - s.p0
+    act = int((act_reads_per_row(s, layer) * s.used_rows).sum())
+    cum = valid_taps(s, layer.kernel_w)
+    w_per_tile = groups_in_tile * (s.n1 - s.n0) * (cum[s.u1] - cum[s.u0])
+    weights = int(w_per_tile[s.load_cycles > 0].sum())
+    units = s.units.shape[0]
+    first = s.u0 == 0
+    last = s.u1 == units
+    outs = s.used_cols * pixels
+    t = Traffic(
+        l1_act_read_bytes=_bytes(act, d.act_bits),
+        l1_weight_read_bytes=_bytes(weights, wbits),
+        l1_out_write_bytes=_bytes(int(outs[last].sum()), d.act_bits),
+    )
+    if not psums_in_prf:
+        t.l1_psum_read_bytes = _bytes(int(outs[~first].sum()), d.psum_bits)
+        t.l1_out_write_bytes += _bytes(int(outs[~last].sum()), d.psum_bits)
+    return t
+
+
+def buffer_traffic(t: Traffic, s: TileSchedule, layer: Layer, arch: ArchConfig, *,
+                   weight_bytes: int, chunked: bool, psums_in_prf: bool) -> list[str]:
+    """Fill in L2 and DRAM traffic from buffer capacities; returns notes on spills.
+
+    Policy (each rule documented in docs/model-reference.md, "Buffers"):
+
+    * L1 activation buffer: if the layer's input fits (half of it when double-buffered) it is
+      read from L2 once, else once per output-fold pass.
+    * L1 weight buffer: weights are read from L2 once, unless the pixel-chunked order reloads an
+      output fold's weights per chunk and that fold does not fit in L1: then once per chunk.
+    * L1 output buffer: if the psums of a pass (pixels x used columns x psum width) do not fit,
+      they spill to L2: every non-final reduction fold writes and re-reads them there.
+    * L2: the input stays resident if it fits in half of L2 (weights and outputs stream through
+      the other half): DRAM reads input once and weights once; otherwise weights are cut into
+      blocks of half of L2 and the input is re-read from DRAM once per block.
+    """
+    m, d = arch.memory, arch.data
+    notes: list[str] = []
+    half = 2 if m.l1_double_buffer else 1
+    inp = layer.input_bytes(d.act_bits)
+    out = layer.output_bytes(d.act_bits)
+    n_passes = len({(g, n) for g, n in zip(s.g0.tolist(), s.n0.tolist(), strict=True)})
+    out_folds = max(1, n_passes // len(set(s.g0.tolist())))
+    # L2 -> L1 activations: a pass over a group pack reads only that pack's channels, so the
+    # whole input is read once per output fold.
+    if m.ideal or inp * half <= m.l1_act_bytes or out_folds == 1:
+        t.l2_act_read_bytes = inp
+    else:
+        t.l2_act_read_bytes = inp * out_folds
+        notes.append(f"input ({inp} B) exceeds the L1 act buffer: read {out_folds}x from L2")
+    # L2 -> L1 weights
+    loads = int((s.load_cycles > 0).sum())
+    distinct = len({(g, n, u) for g, n, u in
+                    zip(s.g0.tolist(), s.n0.tolist(), s.u0.tolist(), strict=True)})
+    fold_bytes = ceil_div(weight_bytes, n_passes)
+    if chunked and loads > distinct and not m.ideal and fold_bytes * half > m.l1_weight_bytes:
+        t.l2_weight_read_bytes = ceil_div(weight_bytes * loads, distinct)
+        notes.append("an output fold's weights exceed the L1 weight buffer: reloaded per chunk")
+    else:
+        t.l2_weight_read_bytes = weight_bytes
+    # L1 output buffer -> L2: finished outputs, plus spilled psums
+    t.l2_out_write_bytes = out
+    units = s.units.shape[0]
+    if not psums_in_prf and not m.ideal:
+        psums = s.used_cols * (s.p1 - s.p0)
+        pass_bytes = _bytes(int(psums[s.u0 == 0].max()), d.psum_bits)
+        if pass_bytes * half > m.l1_out_bytes:
+            b = _bytes(int(psums[s.u1 != units].sum()), d.psum_bits)
+            t.l2_out_write_bytes += b
+            t.l2_psum_read_bytes = b
+            if b:
+                notes.append("psums of a pass exceed the L1 output buffer: spilled to L2")
+    # DRAM <-> L2
+    t.dram_weight_read_bytes = weight_bytes
+    t.dram_out_write_bytes = out
+    blocks = 1 if (m.ideal or inp * 2 <= m.l2_bytes) else max(1, ceil_div(weight_bytes * 2,
+                                                                         m.l2_bytes))
+    t.dram_act_read_bytes = inp * blocks
+    if blocks > 1:
+        notes.append(f"input ({inp} B) exceeds half of L2: read {blocks}x from DRAM")
+    return notes

@@ -1,0 +1,171 @@
+"""The event engine: a network on an architecture, in cycles, with the memory hierarchy.
+
+One event per *step* and per transfer, never per MAC or PE.  A layer's tiles (from its
+dataflow's :class:`~ewssim.dataflow.base.Mapping`) are cut into at most ``steps_per_layer``
+contiguous steps; a step's compute cycles come from the array model (closed form inside each
+tile, :mod:`ewssim.hw.array`), and its operands are the layer's traffic shared among the steps
+in proportion to their compute cycles.  Processes that read like the hardware:
+
+* ``dram_fetch`` -- brings a step's DRAM reads into L2 over the DRAM channel (at most two steps
+  ahead of the L1 fill; a layer's first step waits until the previous layer's array is done,
+  since its input is that layer's output);
+* ``l1_fill`` -- moves a step's L2 reads into a free half of the L1 buffers over the L2 port;
+* ``array`` -- computes a step once its operands are in L1, then releases the L1 half;
+* ``writer`` -- writes a step's outputs (and spilled psums) to L2 and the layer's DRAM writes
+  over the shared DRAM channel.
+
+With ideal memory (``memory.ideal``) there is nothing to wait for: cycles are the compute cycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from ewssim.config import ArchConfig
+from ewssim.dataflow import Mapping, get_dataflow
+from ewssim.dataflow.base import Traffic
+from ewssim.hw.array import schedule_times
+from ewssim.hw.dram import DramChannel
+from ewssim.hw.sram import SramPort
+from ewssim.workload.layers import Network
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class LayerResult:
+    mapping: Mapping
+    compute_cycles: int
+    stall_cycles: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_cycles(self) -> int:
+        return self.compute_cycles + self.stall_cycles
+
+    @property
+    def traffic(self) -> Traffic:
+        return self.mapping.traffic
+
+
+@dataclass
+class _Step:
+    layer: int
+    compute: int
+    dram_read: int
+    l2_read: int
+    l2_write: int
+    dram_write: int
+
+
+def _split(total: int, weights: np.ndarray) -> list[int]:
+    """Integers proportional to ``weights`` that add up to ``total`` exactly."""
+    w = weights.astype(np.float64)
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    cum = np.floor(np.cumsum(w) / w.sum() * total + 1e-9).astype(np.int64)
+    cum[-1] = total
+    return np.diff(np.concatenate([[0], cum])).tolist()
+
+
+def _steps(idx: int, m: Mapping, steps_per_layer: int) -> tuple[int, list[_Step]]:
+    base, compute = schedule_times(m.schedule)
+    n = len(base)
+    k = max(1, min(n, steps_per_layer))
+    bounds = np.linspace(0, n, k + 1).astype(np.int64)
+    starts = np.concatenate([base[bounds[:-1]], [compute]])
+    comp = np.diff(starts)
+    t = m.traffic
+    dr = _split(t.dram_act_read_bytes + t.dram_weight_read_bytes, comp)
+    lr = _split(t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_psum_read_bytes, comp)
+    lw = _split(t.l2_out_write_bytes, comp)
+    dw = _split(t.dram_out_write_bytes, comp)
+    return compute, [_Step(idx, int(c), a, b, c2, d) for c, a, b, c2, d in
+                     zip(comp.tolist(), dr, lr, lw, dw, strict=True)]
+
+
+def simulate(network: Network, arch: ArchConfig, *, progress: Progress | None = None,
+             steps_per_layer: int = 16) -> list[LayerResult]:
+    """Per-layer results of ``network`` on ``arch`` (the architecture validated already)."""
+    dataflow = get_dataflow(arch.dataflow.kind)
+    results: list[LayerResult] = []
+    all_steps: list[_Step] = []
+    n = len(network.layers)
+    for i, layer in enumerate(network.layers):
+        m = dataflow.plan(layer, arch)
+        compute, steps = _steps(i, m, steps_per_layer)
+        results.append(LayerResult(mapping=m, compute_cycles=compute, notes=list(m.notes)))
+        all_steps.extend(steps)
+        if progress:
+            progress(i + 1, n, layer.name)
+    if arch.memory.ideal:
+        return results
+    ends = _run_events(all_steps, n, arch)
+    prev = 0
+    for i, r in enumerate(results):
+        r.stall_cycles = max(0, ends[i] - prev - r.compute_cycles)
+        prev = ends[i]
+    return results
+
+
+def _run_events(steps: list[_Step], n_layers: int, arch: ArchConfig) -> list[int]:
+    """End time of every layer (the last layer's includes its final writes)."""
+    m = arch.memory
+    env = simpy.Environment()
+    dram = DramChannel(env, m.dram_bytes_per_cycle, m.dram_latency_cycles)
+    l2 = SramPort(env, m.l2_bytes_per_cycle)
+    halves = 2 if m.l1_double_buffer else 1
+    l1_free = simpy.Container(env, capacity=halves, init=halves)
+    ahead = simpy.Container(env, capacity=2, init=2)
+    in_l2 = [env.event() for _ in steps]
+    in_l1 = [env.event() for _ in steps]
+    layer_done = [env.event() for _ in range(n_layers)]
+    to_write = simpy.Store(env)
+    last_of_layer = {s.layer: i for i, s in enumerate(steps)}
+    first_of_layer = {}
+    for i, s in enumerate(steps):
+        first_of_layer.setdefault(s.layer, i)
+    ends = [0] * n_layers
+
+    def dram_fetch():
+        for i, s in enumerate(steps):
+            if s.layer > 0 and first_of_layer[s.layer] == i:
+                yield layer_done[s.layer - 1]
+            yield ahead.get(1)
+            yield env.process(dram.transfer(s.dram_read))
+            env.process(dram.arrival(in_l2[i]))
+
+    def l1_fill():
+        for i, s in enumerate(steps):
+            yield in_l2[i]
+            yield l1_free.get(1)
+            yield env.process(l2.transfer(s.l2_read))
+            ahead.put(1)
+            in_l1[i].succeed()
+
+    def array():
+        for i, s in enumerate(steps):
+            yield in_l1[i]
+            yield env.timeout(s.compute)
+            l1_free.put(1)
+            yield to_write.put(i)
+            if last_of_layer[s.layer] == i:
+                ends[s.layer] = int(env.now)
+                layer_done[s.layer].succeed()
+
+    def writer():
+        for _ in steps:
+            i = yield to_write.get()
+            s = steps[i]
+            yield env.process(l2.transfer(s.l2_write))
+            yield env.process(dram.transfer(s.dram_write))
+
+    for proc in (dram_fetch, l1_fill, array, writer):
+        env.process(proc())
+    env.run()
+    ends[-1] = max(ends[-1], int(env.now))
+    return ends
