@@ -46,20 +46,31 @@ class FoldPlan:
     pixels: int         # output pixels per group (the stream length T)
 
 
+def block_groups(layer: Layer) -> int:
+    """Independent GEMM blocks: conv groups, or the heads of a matmul (each head has its own
+    second operand, so heads behave as groups; a conv's ``batch`` only lengthens the stream)."""
+    return layer.batch if layer.kind == "matmul" else layer.groups
+
+
+def stream_pixels(layer: Layer) -> int:
+    return layer.out_h * layer.out_w * (1 if layer.kind == "matmul" else layer.batch)
+
+
 def fold_plan(layer: Layer, rows: int, cols: int, taps: int) -> FoldPlan:
     taps = max(1, min(taps, layer.kernel_w))
     n_chunks = ceil_div(layer.kernel_w, taps)
+    groups = block_groups(layer)
     c_g = layer.in_c // layer.groups
     n_g = layer.out_c // layer.groups
     units = c_g * layer.kernel_h * n_chunks
     k_folds = ceil_div(units, rows)
     n_folds = ceil_div(n_g, cols)
     pack = 1
-    if layer.groups > 1 and units <= rows and n_g <= cols:
-        pack = max(1, min(rows // units, cols // n_g, layer.groups))
+    if groups > 1 and units <= rows and n_g <= cols:
+        pack = max(1, min(rows // units, cols // n_g, groups))
     return FoldPlan(taps=taps, n_chunks=n_chunks, units=units, k_folds=k_folds,
-                    n_folds=n_folds, pack=pack, group_packs=ceil_div(layer.groups, pack),
-                    pixels=layer.out_h * layer.out_w * layer.batch)
+                    n_folds=n_folds, pack=pack, group_packs=ceil_div(groups, pack),
+                    pixels=stream_pixels(layer))
 
 
 def unit_table(layer: Layer, plan: FoldPlan) -> np.ndarray:
@@ -91,6 +102,7 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
     n_g = layer.out_c // layer.groups
     T = plan.pixels
     slots = max(1, wrf_depth // t)
+    double_buffer = double_buffer and slots >= 2  # one slot cannot be written while in use
 
     # per group-pack, per output fold, per pixel chunk, per reduction fold
     pix_edges = [0, T] if chunk is None else list(range(0, T, chunk)) + [T]
@@ -101,7 +113,7 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
     kf = np.arange(plan.k_folds)
     G, NF, PC, KF = (a.ravel() for a in np.meshgrid(gp, nf, pc, kf, indexing="ij"))
     g0 = G * plan.pack
-    g1 = np.minimum(g0 + plan.pack, layer.groups)
+    g1 = np.minimum(g0 + plan.pack, block_groups(layer))
     n0 = NF * cols
     n1 = np.minimum(n0 + cols, n_g)
     u0 = KF * rows
