@@ -118,7 +118,7 @@ class Settings:
             n, m = self.nm
             if not (isinstance(n, int) and isinstance(m, int) and 1 <= n <= m):
                 raise bad("nm", f"N:M = {n}:{m} is not a valid pattern", "1 <= N <= M")
-            if self.d % m:
+            if n < m and self.d % m:
                 raise bad("d", f"d={self.d} is not a multiple of M={m}",
                           f"a multiple of {m}")
             if n < m and self.method == "vq":
@@ -289,6 +289,12 @@ def compress_network(network, weights="synthetic", settings: Settings | None = N
     weighted = [la for la in network.layers if la.has_weights]
     skipped = [la.name for la in network.layers if not la.has_weights]
     if s.method != "dense" and weighted:
+        for la in weighted:
+            if la.weight_shape[0] % s.codebook_groups:
+                raise InputError(f"layer '{la.name}': codebook groups {s.codebook_groups} do "
+                                 f"not divide out_c={la.weight_shape[0]}", source=s.source,
+                                 field="codebook_groups", allowed="a divisor of every out_c")
+
         def n_sub(la):
             o, c, r, ss = la.weight_shape
             if c % s.d and s.fit != "pad":

@@ -123,6 +123,9 @@ def decode_mask(data: np.ndarray, n_sub: int, d: int, n: int, m: int, encoding: 
     """Packed mask -> bool ``(n_sub, d)``; raises InputError(field='mask') unless exactly N:M."""
     if n == m:
         return np.ones((n_sub, d), dtype=bool)
+    if encoding not in MASK_ENCODINGS:
+        raise InputError(f"unknown mask encoding {encoding!r}", source=src,
+                         field="mask_encoding", allowed=", ".join(MASK_ENCODINGS))
     groups = n_sub * d // m
     bits_each = mask_bits_per_group(encoding, n, m)
     if encoding == "bitmap":
@@ -134,8 +137,10 @@ def decode_mask(data: np.ndarray, n_sub: int, d: int, n: int, m: int, encoding: 
                              f"of M={m} ({bad.size} bad groups)", source=src, field="mask",
                              allowed=f"exactly {n} set bits per {m}")
         return g.reshape(n_sub, d)
-    vals = unpack_uint(data, bits_each, groups * (n if encoding == "positions" else 1), src,
-                       "mask")
+    if encoding == "positions":
+        vals = unpack_uint(data, clog2(m), groups * n, src, "mask")
+    else:
+        vals = unpack_uint(data, bits_each, groups, src, "mask")
     if encoding == "positions":
         pos = vals.reshape(groups, n)
         bad = np.flatnonzero((pos >= m).any(axis=1) | (np.diff(pos, axis=1) <= 0).any(axis=1))
@@ -144,7 +149,7 @@ def decode_mask(data: np.ndarray, n_sub: int, d: int, n: int, m: int, encoding: 
             raise InputError(f"M-group {i} has positions {pos[i].tolist()}: not {n} distinct "
                              f"increasing positions below M={m}", source=src, field="mask",
                              allowed=f"{n} increasing positions in 0..{m - 1}")
-    elif encoding == "combinatorial":
+    else:  # combinatorial
         total = math.comb(m, n)
         bad = np.flatnonzero(vals >= total)
         if bad.size:
@@ -158,9 +163,6 @@ def decode_mask(data: np.ndarray, n_sub: int, d: int, n: int, m: int, encoding: 
             p = np.searchsorted(t[:, i], r, side="right") - 1
             pos[:, i - 1] = p
             r -= t[p, i]
-    else:
-        raise InputError(f"unknown mask encoding {encoding!r}", source=src,
-                         field="mask_encoding", allowed=", ".join(MASK_ENCODINGS))
     g = np.zeros((groups, m), dtype=bool)
     np.put_along_axis(g, pos, True, axis=1)
     return g.reshape(n_sub, d)
