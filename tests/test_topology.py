@@ -138,8 +138,8 @@ def test_scalesim_conv_trailing_comma():
     net = parse(SS_CONV, "Resnet50.csv")
     assert len(net) == 5
     c1, _, c3, _, fc = net.layers
-    assert (c1.out_h, c1.pad_h, c1.stride_w) == (109, 0, 2)  # (224-7)//2+1, no padding
-    assert (c1.gemm.m, c1.gemm.kr, c1.gemm.n) == (109 * 109, 147, 64)
+    assert (c1.out_h, c1.pad_h, c1.stride_w) == (110, 0, 2)  # ceil((224-7)/2)+1, no padding
+    assert (c1.gemm.m, c1.gemm.kr, c1.gemm.n) == (110 * 110, 147, 64)
     assert (c3.gemm.m, c3.gemm.kr, c3.gemm.n) == (54 * 54, 576, 64)  # 56 -> 54: no padding
     assert (fc.gemm.m, fc.gemm.kr, fc.gemm.n) == (1, 2048, 1000)
     assert all(la.kind == "conv" and la.nm is None for la in net)
@@ -162,7 +162,7 @@ def test_scalesim_conv_sparsity_column(comma):
     net = parse(text)
     assert [la.nm for la in net] == [(1, 4), (2, 4), None]
     assert [(la.gemm.m, la.gemm.kr, la.gemm.n) for la in net] == [
-        (14 * 14, 72, 16), (6 * 6, 144, 16), (36, 16, 4)]
+        (14 * 14, 72, 16), (7 * 7, 144, 16), (36, 16, 4)]  # ceil((14-3)/2)+1 = 7
 
 
 def test_scalesim_conv_sparsity_value_without_header_column():
@@ -319,5 +319,6 @@ def test_fuzz_scalesim_conv_numbers(h, w, r, s, c, k, stride, dp):
     except InputError:
         assert min(h, w, r, s, c, k, stride) < 1 or r > h or s > w
         return
-    assert la.out_h == (h - r) // stride + 1 and la.out_w == (w - s) // stride + 1
+    # SCALE-Sim v3 rounds up: ceil((H - R + s) / s) (tests/data/scalesim_v3)
+    assert la.out_h == -(-(h - r + stride) // stride) and la.out_w == -(-(w - s + stride) // stride)
     assert la.macs == la.out_h * la.out_w * r * s * c * k

@@ -70,6 +70,9 @@ class Layer:
     extra_params: int = 0
     batch: int = 1
     nm: tuple[int, int] | None = field(default=None)
+    #: round the output size up (SCALE-Sim's convention): the last output row/column's window
+    #: may overhang the bottom/right edge, and the overhanging taps read zeros
+    ceil_mode: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -122,15 +125,17 @@ class Layer:
                 raise bad("nm", f"N:M = {n}:{m} is not a valid pattern", "1 <= N <= M")
 
     # ----------------------------------------------------------------- shapes
+    def _out(self, size: int, pad: int, dil: int, k: int, stride: int) -> int:
+        span = size + 2 * pad - dil * (k - 1) - 1
+        return (-(-span // stride) if self.ceil_mode else span // stride) + 1
+
     @property
     def out_h(self) -> int:
-        return (self.in_h + 2 * self.pad_h - self.dil_h * (self.kernel_h - 1) - 1) \
-            // self.stride_h + 1
+        return self._out(self.in_h, self.pad_h, self.dil_h, self.kernel_h, self.stride_h)
 
     @property
     def out_w(self) -> int:
-        return (self.in_w + 2 * self.pad_w - self.dil_w * (self.kernel_w - 1) - 1) \
-            // self.stride_w + 1
+        return self._out(self.in_w, self.pad_w, self.dil_w, self.kernel_w, self.stride_w)
 
     @property
     def is_depthwise(self) -> bool:

@@ -8,7 +8,8 @@ file, the line, the field and the allowed values; nothing else escapes the parse
   trailing comma.
 * **SCALE-Sim conv CSV** -- ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width,
   Channels, Num Filter, Strides,`` with an optional trailing ``Sparsity`` column (``N:M``).
-  SCALE-Sim's conventions are kept: no padding, the same stride on both axes, and a layer whose
+  SCALE-Sim's conventions are kept: no padding, output size rounded up (``ceil_mode``), the
+  same stride on both axes, and a layer whose
   name contains ``DP`` is depthwise (SCALE-Sim runs it as one layer per channel; here it is one
   layer with ``groups = channels``, the same GEMM blocks).
 * **SCALE-Sim GEMM CSV** -- ``Layer, M, N, K,`` (optional ``Sparsity``).  As SCALE-Sim does, a row
@@ -251,13 +252,13 @@ def _parse_scalesim(rows: list[_Row], source: str, gemm: bool) -> list[Layer]:
         if gemm:
             m, n, k = val("m"), val("n"), val("k")
             kw = dict(name=name, kind="conv", in_h=m, in_w=k, in_c=1, out_c=n, kernel_h=1,
-                      kernel_w=k, nm=nm)
+                      kernel_w=k, nm=nm, ceil_mode=True)
             layers.append(_make_layer(kw, fields=_SS_GEMM_FIELD, **loc))
         else:
             c, nf, s = val("channels"), val("num_filt"), val("stride")
             kw = dict(name=name, kind="conv", in_h=val("ifmap_h"), in_w=val("ifmap_w"), in_c=c,
                       out_c=nf, kernel_h=val("filt_h"), kernel_w=val("filt_w"), stride_h=s,
-                      stride_w=s, nm=nm)
+                      stride_w=s, nm=nm, ceil_mode=True)
             if "DP" in name and c > 0 and nf > 0:
                 # SCALE-Sim: one 1-channel layer of `nf` filters per input channel.
                 kw.update(groups=c, out_c=c * nf)
