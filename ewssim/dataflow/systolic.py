@@ -21,6 +21,10 @@ class SystolicDataflow(Dataflow):
 
     load_mode = "lines"
     drain_full_width = False
+    allow_pack = True
+
+    def extra_cycles(self, layer: Layer) -> int:
+        return 0
 
     def taps(self, layer: Layer, arch: ArchConfig) -> int:
         return 1
@@ -49,7 +53,8 @@ class SystolicDataflow(Dataflow):
                 layer, rows=a.rows, cols=a.cols, taps=self.taps(layer, arch), chunk=chunk,
                 wrf_depth=a.wrf_depth, double_buffer=self.double_buffer(arch),
                 line_cycles=self.line_cycles(layer, arch), load_mode=self.load_mode,
-                drain_full_width=self.drain_full_width)
+                drain_full_width=self.drain_full_width, allow_pack=self.allow_pack,
+                extra_cycles=self.extra_cycles(layer))
             in_prf = chunk is not None
             traffic = array_traffic(s, layer, arch, psums_in_prf=in_prf)
             notes = buffer_traffic(traffic, s, layer, arch, weight_bytes=self.weight_bytes(

@@ -56,7 +56,7 @@ def stream_pixels(layer: Layer) -> int:
     return layer.out_h * layer.out_w * (1 if layer.kind == "matmul" else layer.batch)
 
 
-def fold_plan(layer: Layer, rows: int, cols: int, taps: int) -> FoldPlan:
+def fold_plan(layer: Layer, rows: int, cols: int, taps: int, allow_pack: bool = True) -> FoldPlan:
     taps = max(1, min(taps, layer.kernel_w))
     n_chunks = ceil_div(layer.kernel_w, taps)
     groups = block_groups(layer)
@@ -66,7 +66,7 @@ def fold_plan(layer: Layer, rows: int, cols: int, taps: int) -> FoldPlan:
     k_folds = ceil_div(units, rows)
     n_folds = ceil_div(n_g, cols)
     pack = 1
-    if groups > 1 and units <= rows and n_g <= cols:
+    if allow_pack and groups > 1 and units <= rows and n_g <= cols:
         pack = max(1, min(rows // units, cols // n_g, groups))
     return FoldPlan(taps=taps, n_chunks=n_chunks, units=units, k_folds=k_folds,
                     n_folds=n_folds, pack=pack, group_packs=ceil_div(groups, pack),
@@ -86,7 +86,8 @@ def unit_table(layer: Layer, plan: FoldPlan) -> np.ndarray:
 
 def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int | None,
                    wrf_depth: int, double_buffer: bool, line_cycles: int = 1,
-                   load_mode: str = "lines", drain_full_width: bool = False) -> TileSchedule:
+                   load_mode: str = "lines", drain_full_width: bool = False,
+                   allow_pack: bool = True, extra_cycles: int = 0) -> TileSchedule:
     """Tiles in execution order.
 
     ``chunk``: output pixels per tile (PRF depth) with the reduction folds innermost
@@ -97,7 +98,7 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
     cycles; ``"rows"`` -- weights shift in from the top edge, one array row per cycle, ``rows``
     cycles per tile whatever is used (SCALE-Sim).
     """
-    plan = fold_plan(layer, rows, cols, taps)
+    plan = fold_plan(layer, rows, cols, taps, allow_pack)
     t = plan.taps
     n_g = layer.out_c // layer.groups
     T = plan.pixels
@@ -152,9 +153,10 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
     drain = np.full(n, cols, dtype=np.int64) if drain_full_width else used_cols
 
     return TileSchedule(
-        g0=g0.astype(np.int64), g1=g1.astype(np.int64), n0=n0.astype(np.int64), n1=n1.astype(np.int64),
+        g0=g0.astype(np.int64), g1=g1.astype(np.int64),
+        n0=n0.astype(np.int64), n1=n1.astype(np.int64),
         u0=u0.astype(np.int64), u1=u1.astype(np.int64), p0=p0, p1=p1,
         load_cycles=load.astype(np.int64), release=release, drain_cols=drain.astype(np.int64),
         taps=t, rows=rows, cols=cols, double_buffer=double_buffer,
-        units=unit_table(layer, plan), pack=plan.pack,
+        units=unit_table(layer, plan), pack=plan.pack, extra_cycles=extra_cycles,
     )

@@ -1,0 +1,26 @@
+"""SCALE-Sim v3 weight-stationary timing, for parity (the ``scalesim-ws`` preset).
+
+Measured against ``scalesim==3.0.0`` itself (docs/scalesim-parity.md, tests/data/scalesim_v3):
+per layer ``Total Cycles = folds * (2*rows + cols + T - 2) - 1`` with ideal memory (its CALC
+bandwidth mode).  In ewssim's array model that is WS whose weights shift in from the top
+(``rows`` cycles per fold whatever is used), whose last wave always crosses the full width, with
+no group packing, and ``-1`` per SCALE-Sim layer because SCALE-Sim reports the last cycle's
+index rather than a count.  SCALE-Sim runs a depthwise (``DP``) layer as one layer per channel,
+so such a layer carries ``-groups``.
+"""
+
+from __future__ import annotations
+
+from ewssim.dataflow.systolic import SystolicDataflow
+from ewssim.dataflow.tiling import block_groups
+from ewssim.workload.layers import Layer
+
+
+class ScaleSimWS(SystolicDataflow):
+    kind = "scalesim-ws"
+    load_mode = "rows"
+    drain_full_width = True
+    allow_pack = False
+
+    def extra_cycles(self, layer: Layer) -> int:
+        return -block_groups(layer)
