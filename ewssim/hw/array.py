@@ -27,9 +27,63 @@ cycle count: the end of the last result plus ``extra_cycles``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from ewssim.dataflow.base import TileSchedule
+
+@dataclass
+class TileSchedule:
+    """Structure of arrays, one entry per array tile, in execution order.
+
+    A tile keeps one set of weights stationary in the array while output pixels ``p0:p1`` stream
+    through it, ``taps`` cycles per pixel.  Groups ``g0:g1`` are packed block-diagonally: packed
+    group ``j`` puts its reduction units ``u0:u1`` on rows ``j*(u1-u0)...`` and its output
+    channels ``n0:n1`` on columns ``j*(n1-n0)...`` (one group per tile unless a whole group
+    fits in the array, see :mod:`ewssim.dataflow.tiling`).
+
+    ``drain_cols[i]`` is how many columns the last wave of tile ``i`` must cross to leave the
+    array (the used columns for ewssim's own dataflows; the full width for SCALE-Sim parity).
+    ``load_cycles[i]`` is the time the weight path needs to put tile ``i``'s weights into the
+    PEs (0 when they are already resident in the WRF).  ``release[i]`` names the tile whose
+    start frees the WRF bank that tile ``i`` loads into (-1: a bank is free from the start).
+    """
+
+    g0: np.ndarray
+    g1: np.ndarray
+    n0: np.ndarray
+    n1: np.ndarray
+    u0: np.ndarray
+    u1: np.ndarray
+    p0: np.ndarray
+    p1: np.ndarray
+    load_cycles: np.ndarray
+    release: np.ndarray
+    drain_cols: np.ndarray
+    taps: int
+    rows: int
+    cols: int
+    double_buffer: bool
+    pack: int = 1
+    #: cycles added once per layer (used by the SCALE-Sim parity plug-in; 0 otherwise)
+    extra_cycles: int = 0
+    #: reduction unit -> (channel-in-group, kernel row, first kernel column) lookup, shape (U, 3)
+    units: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 3), np.int64))
+
+    def __len__(self) -> int:
+        return int(self.n0.shape[0])
+
+    @property
+    def stream_cycles(self) -> np.ndarray:
+        return (self.p1 - self.p0) * self.taps
+
+    @property
+    def used_cols(self) -> np.ndarray:
+        return (self.g1 - self.g0) * (self.n1 - self.n0)
+
+    @property
+    def used_rows(self) -> np.ndarray:
+        return (self.g1 - self.g0) * (self.u1 - self.u0)
 
 
 def schedule_times(s: TileSchedule) -> tuple[np.ndarray, int]:
