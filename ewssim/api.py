@@ -1,20 +1,30 @@
 """The Python face of ewssim: what the CLI calls and what users script against.
 
 ``simulate(arch, workload)`` -> :class:`RunResult` with a per-layer DataFrame and totals.
+``weight_formats(arch, network, ...)`` -> the per-layer weight formats a codebook architecture
+replays (from a compressed directory, from synthetic weights compressed on the fly, or from the
+analytic plan, which gives the same formats without running k-means).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ewssim import config as _config
+from ewssim.compress import Settings, compress_network, load_network_dir, save_network
+from ewssim.compress.format import FORMAT_VERSION
+from ewssim.compress.plan import LayerFormat, formats_from_compressed, plan_network
 from ewssim.config import ArchConfig
 from ewssim.engine.sim import LayerResult, Progress
 from ewssim.engine.sim import simulate as _simulate
+from ewssim.errors import InputError
 from ewssim.workload import load_network
 from ewssim.workload.layers import Network
 
@@ -25,6 +35,7 @@ TRAFFIC_COLUMNS = [
     "l2_read_bytes", "l2_write_bytes", "l2_act_read_bytes", "l2_weight_read_bytes",
     "l2_psum_read_bytes", "l2_out_write_bytes",
     "l1_act_read_bytes", "l1_weight_read_bytes", "l1_psum_read_bytes", "l1_out_write_bytes",
+    "int8_weight_bytes", "crf_reads", "crf_reload_bytes", "lzc_decodes", "executed_macs",
 ]
 CYCLE_COLUMNS = ["compute_cycles", "stall_cycles", "total_cycles", "macs", "utilization"]
 
@@ -39,6 +50,83 @@ def resolve_arch(arch: str | ArchConfig, array: str | tuple[int, int] | None = N
 
 def resolve_workload(workload: str | Network) -> Network:
     return workload if isinstance(workload, Network) else load_network(workload)
+
+
+WEIGHT_SOURCES = ("synthetic", "analytic")
+
+
+def compression_settings(arch: ArchConfig) -> Settings:
+    w = arch.weights
+    return Settings.for_method(w.format, nm=w.n_m, k=w.k, d=w.d, mask_encoding=w.mask_encoding,
+                               codebook_groups=w.codebook_groups, fit=w.fit, seed=w.seed,
+                               source=f"arch {arch.name}: [weights]")
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ewssim" / "compressed"
+
+
+def _cache_key(net: Network, s: Settings) -> str:
+    shapes = [(la.name, la.weight_shape) for la in net.layers if la.has_weights]
+    text = json.dumps([FORMAT_VERSION, net.name, shapes, s.as_dict()], sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_formats(arch: ArchConfig, formats: dict[str, LayerFormat], source: str) -> None:
+    """Every compressed layer must be what the architecture's weight path decodes."""
+    w = arch.weights
+    for f in formats.values():
+        if f.dense:
+            continue
+        for fld, have, want in (("method", f.method, w.format), ("d", f.d, w.d),
+                                ("nm", f.nm, w.n_m), ("k", f.k, w.k)):
+            if have != want:
+                raise InputError(f"layer '{f.name}': compressed with {fld} = {have}, the "
+                                 f"architecture decodes {fld} = {want}", source=source,
+                                 field=f"weights.{'format' if fld == 'method' else fld}",
+                                 allowed=f"{have} (or recompress with {want})")
+
+
+def weight_formats(arch: ArchConfig, net: Network, *, compressed: str | Path | None = None,
+                   weights: str = "synthetic",
+                   progress: Callable[[int, int, str], None] | None = None,
+                   ) -> tuple[dict[str, LayerFormat] | None, str]:
+    """(per-layer formats or ``None`` for an INT8 architecture, a sentence saying where from)."""
+    if not arch.weights.codebook:
+        if compressed is not None:
+            raise InputError("an INT8 architecture does not replay compressed layers",
+                             field="--compressed", allowed="an architecture with "
+                             "weights.format = vq/mvq/casec/ssvq (e.g. --arch mvq)")
+        return None, "INT8 weights"
+    if compressed is not None:
+        cn = load_network_dir(compressed)
+        formats = formats_from_compressed(net, cn, str(compressed))
+        check_formats(arch, formats, str(compressed))
+        return formats, f"replaying compressed layers from {compressed}"
+    s = compression_settings(arch)
+    if weights == "analytic":
+        return plan_network(net, s), (f"analytic {s.method} format (k={s.k}, d={s.d}, "
+                                      f"N:M={s.n_m[0]}:{s.n_m[1]}; no k-means)")
+    if weights != "synthetic":
+        raise InputError(f"unknown weight source {weights!r}", field="--weights",
+                         allowed=", ".join(WEIGHT_SOURCES))
+    where = cache_dir() / _cache_key(net, s)
+    how = (f"synthetic weights (seed {s.seed}) compressed on the fly with {s.method} "
+           f"(k={s.k}, d={s.d}, N:M={s.n_m[0]}:{s.n_m[1]})")
+    if (where / "manifest.json").is_file():
+        try:
+            cn = load_network_dir(where)
+            return formats_from_compressed(net, cn, str(where)), how + f", cached in {where}"
+        except InputError:
+            pass  # a damaged cache entry is recomputed below
+    cn = compress_network(net, "synthetic", s, progress=progress)
+    try:
+        save_network(cn, where)
+    except (OSError, InputError):
+        pass  # the cache is an optimisation only
+    return {cl.name: LayerFormat.from_compressed(cl) for cl in cn.layers}, how
 
 
 def _row(r: LayerResult, arch: ArchConfig) -> dict:
@@ -101,9 +189,15 @@ class RunResult:
 
 def simulate(arch: str | ArchConfig, workload: str | Network, *,
              array: str | tuple[int, int] | None = None,
-             progress: Progress | None = None) -> RunResult:
+             progress: Progress | None = None,
+             formats: dict[str, LayerFormat] | None = None,
+             compressed: str | Path | None = None, weights: str = "synthetic") -> RunResult:
+    """Simulate ``workload`` on ``arch``.  A codebook architecture takes its per-layer weight
+    formats from ``formats``, else from :func:`weight_formats` (``compressed`` / ``weights``)."""
     a = resolve_arch(arch, array)
     net = resolve_workload(workload)
-    results = _simulate(net, a, progress=progress)
+    if formats is None:
+        formats, _ = weight_formats(a, net, compressed=compressed, weights=weights)
+    results = _simulate(net, a, progress=progress, formats=formats)
     df = pd.DataFrame([_row(r, a) for r in results])
     return RunResult(arch=a, network=net, layers=df)

@@ -44,17 +44,60 @@ class ArrayConfig:
                            doc="activation register file per PE (sliding window)")
     prf_depth: int = param(16, unit="entries", lo=1,
                            doc="partial-sum register file per output column")
+    sparse: bool = param(False, source="published",
+                         doc="sparsity-aware array: d*N/M physical PEs per d logical reduction "
+                             "PEs, each with an M:1 activation mux (MVQ paper)")
+    sparse_use: str = param("area", choices=("area", "throughput"),
+                            doc="area: same logical array in fewer PEs (rows*N/M physical per "
+                                "column); throughput: rows physical PEs cover rows*M/N logical")
 
 
 @dataclass(frozen=True)
 class DataflowConfig:
-    kind: str = param("ews", choices=("ws", "ews", "scalesim-ws"),
-                      doc="dataflow plug-in: ws (SCALE-Sim WS timing, ewssim memories), "
-                          "ews (enhanced WS), scalesim-ws (SCALE-Sim v3 parity, ideal memory)")
+    kind: str = param("ews", choices=("ws", "ews", "mvq", "scalesim-ws"),
+                      doc="dataflow plug-in: ws, ews (enhanced WS, INT8 weights), mvq (EWS with "
+                          "the codebook weight path), scalesim-ws (SCALE-Sim v3 parity)")
     wrf_double_buffer: bool = param(True, doc="EWS 1: next tile's weights load during compute")
     arf_reuse: bool = param(True, doc="EWS 2: activations reused across kernel-width taps")
     prf_reuse: bool = param(True, doc="EWS 3: psums of a pixel chunk stay in the PRF "
                                       "across reduction folds")
+
+
+@dataclass(frozen=True)
+class WeightConfig:
+    format: str = param("int8", choices=("int8", "vq", "mvq", "casec", "ssvq"),
+                        doc="weight format the weight path decodes (spec section 2); vq/mvq/"
+                            "casec/ssvq need dataflow.kind = mvq")
+    k: int = param(256, unit="codewords", lo=1, source="published",
+                   doc="codebook size (a power of two; MVQ default 256, SSVQ 16)")
+    d: int = param(8, unit="weights", lo=1, source="published",
+                   doc="sub-vector length along input channels")
+    nm: str = param("1:4", source="published",
+                    doc="N:M pruning pattern (N = M: no pruning); MVQ default 1:4")
+    mask_encoding: str = param("bitmap", choices=("bitmap", "positions", "combinatorial"),
+                               doc="how N:M masks are stored (bitmap is decoded by LZCs)")
+    codebook_groups: int = param(1, unit="codebooks", lo=1,
+                                 doc="codebooks per layer (groups of output channels)")
+    crf_ports: int = param(0, unit="ports", lo=0,
+                           doc="CRF read ports; 0 = logical rows / d, one line per cycle "
+                               "(MVQ paper: a row of width L takes L/d ports)")
+    crf_latency_cycles: int = param(1, unit="cycles", lo=0, doc="CRF read latency per load")
+    lzc_stage_cycles: int = param(1, unit="cycles", lo=0,
+                                  doc="one stage of the cascaded LZC mask decoder (N stages)")
+    sign_latency_cycles: int = param(1, unit="cycles", lo=0,
+                                     doc="SSVQ sign application (conditional negation)")
+    fit: str = param("dense", choices=("dense", "pad"),
+                     doc="layers whose channels d does not divide: keep INT8 or zero-pad")
+    seed: int = param(0, lo=0, doc="seed of the synthetic weights compressed on the fly")
+
+    @property
+    def n_m(self) -> tuple[int, int]:
+        n, m = (int(x) for x in self.nm.split(":"))
+        return (n, m)
+
+    @property
+    def codebook(self) -> bool:
+        return self.format != "int8"
 
 
 @dataclass(frozen=True)
@@ -95,6 +138,7 @@ class ArchConfig:
                              "Aladdin 40 nm component table)")
     array: ArrayConfig = field(default_factory=ArrayConfig)
     dataflow: DataflowConfig = field(default_factory=DataflowConfig)
+    weights: WeightConfig = field(default_factory=WeightConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
@@ -102,8 +146,8 @@ class ArchConfig:
         return replace(self, array=replace(self.array, rows=rows, cols=cols))
 
 
-_SECTIONS = {"array": ArrayConfig, "dataflow": DataflowConfig, "memory": MemoryConfig,
-             "data": DataConfig}
+_SECTIONS = {"array": ArrayConfig, "dataflow": DataflowConfig, "weights": WeightConfig,
+             "memory": MemoryConfig, "data": DataConfig}
 
 # ----------------------------------------------------------------------------- presets
 
@@ -111,6 +155,16 @@ PRESETS: dict[str, ArchConfig] = {
     "ews": ArchConfig(name="ews"),
     "ws": ArchConfig(name="ws", dataflow=DataflowConfig(
         kind="ws", wrf_double_buffer=False, arf_reuse=False, prf_reuse=False)),
+    # the MVQ ablation chain (MVQ paper): EWS -> EWS-C -> EWS-CM -> EWS-CMS
+    "vq": ArchConfig(name="vq", dataflow=DataflowConfig(kind="mvq"),
+                     weights=WeightConfig(format="vq", nm="1:1")),
+    "ews-cm": ArchConfig(name="ews-cm", dataflow=DataflowConfig(kind="mvq"),
+                         weights=WeightConfig(format="mvq")),
+    "mvq": ArchConfig(name="mvq", dataflow=DataflowConfig(kind="mvq"),
+                      array=ArrayConfig(sparse=True), weights=WeightConfig(format="mvq")),
+    # SSVQ (ICCV 2025): k = 16, d = 8, one sign bit per weight, no pruning, dense array
+    "ssvq": ArchConfig(name="ssvq", dataflow=DataflowConfig(kind="mvq"),
+                       weights=WeightConfig(format="ssvq", k=16, d=8, nm="1:1")),
     "scalesim-ws": ArchConfig(
         name="scalesim-ws",
         dataflow=DataflowConfig(kind="scalesim-ws", wrf_double_buffer=False, arf_reuse=False,
@@ -184,8 +238,50 @@ def _build(cls, data: dict, prefix: str, source: str, base):
     return replace(base, **kwargs)
 
 
+def _validate_weights(arch: ArchConfig, source: str) -> None:
+    w = arch.weights
+    parts = w.nm.split(":")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise InputError(f"{w.nm!r} is not an N:M pattern", source=source, field="weights.nm",
+                         allowed="N:M with 1 <= N <= M, e.g. 1:4, 2:4, 4:4")
+    n, m = w.n_m
+    if not 1 <= n <= m:
+        raise InputError(f"N:M = {w.nm} is not a valid pattern", source=source,
+                         field="weights.nm", allowed="1 <= N <= M")
+    if w.k & (w.k - 1) or w.k > 1 << 16:
+        raise InputError(f"k = {w.k} is not a power of two", source=source, field="weights.k",
+                         allowed="1, 2, 4, ..., 65536")
+    pruned = n < m
+    if pruned and w.d % m:
+        raise InputError(f"d = {w.d} is not a multiple of M = {m}", source=source,
+                         field="weights.d", allowed=f"a multiple of {m}")
+    if w.format in ("vq", "ssvq") and pruned:
+        raise InputError(f"format {w.format} does not prune, got N:M = {w.nm}", source=source,
+                         field="weights.nm", allowed="N = M (e.g. 1:1) for vq and ssvq")
+    if w.codebook and arch.dataflow.kind != "mvq":
+        raise InputError(f"weight format {w.format} needs the codebook weight path",
+                         source=source, field="dataflow.kind", allowed="mvq (or weights.format "
+                         "= int8)")
+    if arch.array.sparse:
+        if not (w.format in ("mvq", "casec") and pruned):
+            raise InputError("the sparsity-aware array needs N:M-pruned weights", source=source,
+                             field="array.sparse", allowed="false, or weights.format = mvq/"
+                             "casec with N < M")
+        logical = arch.array.rows * (m if arch.array.sparse_use == "throughput" else n) // n
+        phys = arch.array.rows * n // m if arch.array.sparse_use == "area" else arch.array.rows
+        if arch.array.rows % m or phys * m // n != logical:
+            raise InputError(f"array.rows = {arch.array.rows} cannot be built from groups of "
+                             f"{m} logical PEs", source=source, field="array.rows",
+                             allowed=f"a multiple of M = {m}")
+    if w.codebook and arch.array.rows % w.d:
+        raise InputError(f"array.rows = {arch.array.rows} is not a multiple of d = {w.d}: "
+                         "sub-vectors would straddle tiles", source=source, field="array.rows",
+                         allowed=f"a multiple of {w.d}")
+
+
 def validate(arch: ArchConfig, source: str = "<config>") -> ArchConfig:
     """Cross-field checks that no single field can express."""
+    _validate_weights(arch, source)
     if arch.dataflow.kind == "scalesim-ws" and not arch.memory.ideal:
         raise InputError("the scalesim-ws dataflow models SCALE-Sim's CALC bandwidth mode and "
                          "needs ideal memory", source=source, field="memory.ideal",

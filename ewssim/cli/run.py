@@ -16,7 +16,9 @@ SUMMARY_KEYS = [
     ("dram_write_bytes", "DRAM write [B]"), ("l2_read_bytes", "L2 read [B]"),
     ("l2_write_bytes", "L2 write [B]"), ("l1_act_read_bytes", "L1 act read [B]"),
     ("l1_weight_read_bytes", "L1 weight read [B]"), ("l1_psum_read_bytes", "L1 psum read [B]"),
-    ("l1_out_write_bytes", "L1 out write [B]"),
+    ("l1_out_write_bytes", "L1 out write [B]"), ("int8_weight_bytes", "INT8 weights [B]"),
+    ("dram_weight_read_bytes", "DRAM weight read [B]"), ("crf_reads", "CRF reads"),
+    ("executed_macs", "executed MACs"),
 ]
 
 
@@ -27,6 +29,11 @@ def register(sub) -> None:
     p.add_argument("--array", help="override the array shape, ROWSxCOLS (e.g. 32x32)")
     p.add_argument("--out", help="directory for layers.csv and summary.json")
     p.add_argument("--json", action="store_true", help="print the totals as one JSON object")
+    p.add_argument("--compressed", metavar="DIR",
+                   help="replay the compressed layers in DIR (from `ewssim compress`)")
+    p.add_argument("--weights", choices=api.WEIGHT_SOURCES, default="synthetic",
+                   help="without --compressed: compress seeded synthetic weights on the fly "
+                        "(cached) or use the analytic format (same timing, no k-means)")
     p.set_defaults(func=_run)
 
     a = sub.add_parser("arch", help="architecture presets and files")
@@ -51,8 +58,15 @@ def _fmt(v) -> str:
 def _run(args) -> int:
     arch = api.resolve_arch(args.arch, args.array)
     net = api.resolve_workload(args.workload)
+    if arch.weights.codebook and args.compressed is None and args.weights == "synthetic":
+        print(f"ewssim: no --compressed layers given: using seeded synthetic weights for "
+              f"{net.name}, compressed with {arch.weights.format} on the fly (the first run "
+              f"takes a while; the result is cached in {api.cache_dir()})", file=sys.stderr)
+    with Progress(len(net.layers), "layers compressed") as bar:
+        formats, how = api.weight_formats(arch, net, compressed=args.compressed,
+                                          weights=args.weights, progress=bar)
     with Progress(len(net.layers), "layers") as bar:
-        result = api.simulate(arch, net, progress=bar)
+        result = api.simulate(arch, net, progress=bar, formats=formats)
     if args.out:
         result.write(args.out)
     tot = result.totals
@@ -60,7 +74,7 @@ def _run(args) -> int:
         print(json.dumps(tot))
         return 0
     print(f"{net.name} on {arch.name} ({tot['array']} array, {arch.dataflow.kind} dataflow, "
-          f"{len(net.layers)} layers)")
+          f"{len(net.layers)} layers; weights: {how})")
     for key, label in SUMMARY_KEYS:
         print(f"  {label:<22} {_fmt(tot[key]):>18}")
     if args.out:

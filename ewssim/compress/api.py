@@ -169,6 +169,35 @@ def _as_4d(w: np.ndarray) -> np.ndarray:
     return w
 
 
+def fit_rule(name: str, weight_shape: tuple[int, int, int, int], s: Settings,
+             small_layer_fallback: bool) -> tuple[bool, str]:
+    """(keep the layer INT8?, note) for a VQ-family method -- the one rule that both the
+    compressor and the simulator's analytic weight plan (:mod:`ewssim.compress.plan`) apply."""
+    o, c, r, ss = weight_shape
+    d, k, g = s.d, s.k, s.codebook_groups
+    if o % g:
+        raise InputError(f"layer '{name}': codebook groups {g} do not divide out_c={o}",
+                         source=s.source, field="codebook_groups", allowed=f"a divisor of {o}")
+    note = ""
+    if c % d:
+        why = f"in_c/groups={c} is not a multiple of d={d}"
+        if s.fit == "error":
+            raise InputError(f"layer '{name}': {why}", source=s.source, field="d",
+                             allowed="fit=pad or fit=dense to handle such layers")
+        if s.fit == "dense":
+            return True, f"{why}: kept INT8 (fit=dense)"
+        note = f"{why}: channels zero-padded {c}->{padded_channels(c, d)} (fit=pad)"
+    per_group = o * r * ss * padded_channels(c, d) // d // g
+    if k > per_group:
+        why = f"{per_group} sub-vectors per codebook < k={k}"
+        if not small_layer_fallback or s.fit == "error":
+            raise InputError(f"layer '{name}': k is larger than the number of sub-vectors "
+                             f"({why})", source=s.source, field="k",
+                             allowed=f"a power of two <= {per_group}")
+        return True, f"{why}: kept INT8 (fit={s.fit})"
+    return False, note
+
+
 def compress_layer(weights: np.ndarray, settings: Settings | None = None, *, name: str = "layer",
                    layer=None, small_layer_fallback: bool = False, **kw) -> CompressedLayer:
     """Compress one weight tensor ``(out_c, in_c/groups, kh, kw)`` (or ``(out_c, in_c)``).
@@ -201,27 +230,11 @@ def compress_layer(weights: np.ndarray, settings: Settings | None = None, *, nam
     o, c, r, ss = w.shape
     d, k, g = s.d, s.k, s.codebook_groups
     n, m = s.n_m
-    if o % g:
-        raise InputError(f"layer '{name}': codebook groups {g} do not divide out_c={o}",
-                         source=s.source, field="codebook_groups", allowed=f"a divisor of {o}")
-    note = ""
-    if c % d:
-        why = f"in_c/groups={c} is not a multiple of d={d}"
-        if s.fit == "error":
-            raise InputError(f"layer '{name}': {why}", source=s.source, field="d",
-                             allowed="fit=pad or fit=dense to handle such layers")
-        if s.fit == "dense":
-            return _dense(name, w, s.fit, f"{why}: kept INT8 (fit=dense)")
-        note = f"{why}: channels zero-padded {c}->{padded_channels(c, d)} (fit=pad)"
+    keep_dense, note = fit_rule(name, w.shape, s, small_layer_fallback)
+    if keep_dense:
+        return _dense(name, w, s.fit, note)
     n_sub = o * r * ss * padded_channels(c, d) // d
     per_group = n_sub // g
-    if k > per_group:
-        why = f"{per_group} sub-vectors per codebook < k={k}"
-        if not small_layer_fallback or s.fit == "error":
-            raise InputError(f"layer '{name}': k is larger than the number of sub-vectors "
-                             f"({why})", source=s.source, field="k",
-                             allowed=f"a power of two <= {per_group}")
-        return _dense(name, w, s.fit, f"{why}: kept INT8 (fit={s.fit})")
 
     x = to_subvectors(w, d)  # (n_sub, d), padding is zero
     real = real_positions(w.shape, d)

@@ -2,11 +2,12 @@
 
 from ewssim.dataflow.base import Dataflow, Mapping, TileSchedule, Traffic
 from ewssim.dataflow.ews import EWS
+from ewssim.dataflow.mvq import MVQ
 from ewssim.dataflow.scalesim import ScaleSimWS
 from ewssim.dataflow.ws import WS
 from ewssim.errors import InputError
 
-DATAFLOWS: dict[str, type[Dataflow]] = {cls.kind: cls for cls in (WS, EWS, ScaleSimWS)}
+DATAFLOWS: dict[str, type[Dataflow]] = {cls.kind: cls for cls in (WS, EWS, MVQ, ScaleSimWS)}
 
 
 def get_dataflow(kind: str) -> Dataflow:

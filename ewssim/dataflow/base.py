@@ -15,6 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.hw.array import TileSchedule
 from ewssim.workload.layers import Layer
@@ -42,6 +43,12 @@ class Traffic:
     dram_act_read_bytes: int = 0
     dram_weight_read_bytes: int = 0
     dram_out_write_bytes: int = 0
+    # weight path activity (codebook formats) and work
+    crf_reads: int = 0
+    crf_reload_bytes: int = 0
+    lzc_decodes: int = 0
+    executed_macs: int = 0
+    int8_weight_bytes: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -64,6 +71,7 @@ class Dataflow(ABC):
     kind: str = ""
 
     @abstractmethod
-    def plan(self, layer: Layer, arch: ArchConfig) -> Mapping:
-        """Tile schedule and traffic for ``layer`` on ``arch``."""
+    def plan(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None) -> Mapping:
+        """Tile schedule and traffic for ``layer`` on ``arch``; ``fmt`` is the layer's weight
+        format (``None``: dense INT8)."""
 

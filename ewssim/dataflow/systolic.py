@@ -1,13 +1,21 @@
-"""Weight-stationary family on a systolic array: the part WS and EWS share.
+"""Weight-stationary family on a systolic array: the part WS, EWS and MVQ share.
 
-A plug-in of this family answers three questions -- how many kernel-column taps a PE works on
-(ARF reuse), whether the next tile's weights load during compute (WRF double buffering), and
-which pixel-chunk sizes to consider (PRF reuse) -- and the rest (tiling, slot allocation, traffic)
-is the shared machinery of :mod:`ewssim.dataflow.tiling` and :mod:`ewssim.dataflow.traffic`.
+A plug-in of this family answers a few questions -- how many kernel-column taps a PE works on
+(ARF reuse), whether the next tile's weights load during compute (WRF double buffering), which
+pixel-chunk sizes to consider (PRF reuse), how many logical reduction rows a tile covers and how
+many physical PEs a partial sum crosses (sparsity-aware array), and how fast the weight path
+delivers a line (codebook loader) -- and the rest (tiling, slot allocation, traffic) is the
+shared machinery of :mod:`ewssim.dataflow.tiling` and :mod:`ewssim.dataflow.traffic`.
+
+``fmt`` is the layer's weight format (:class:`ewssim.compress.plan.LayerFormat`); ``None`` means
+dense INT8 weights.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow.base import Dataflow, Mapping
 from ewssim.dataflow.tiling import build_schedule
@@ -17,7 +25,7 @@ from ewssim.workload.layers import Layer
 
 
 class SystolicDataflow(Dataflow):
-    """Base of WS-like dataflows; subclasses override the three hooks."""
+    """Base of WS-like dataflows; subclasses override the hooks."""
 
     load_mode = "lines"
     drain_full_width = False
@@ -36,29 +44,40 @@ class SystolicDataflow(Dataflow):
         """Pixel-chunk sizes to try (``None``: stream all pixels, psums round-trip via L1)."""
         return [None]
 
-    def line_cycles(self, layer: Layer, arch: ArchConfig) -> int:
-        """Cycles the weight path needs per line (one column, one tap)."""
+    def rows(self, arch: ArchConfig, fmt: LayerFormat | None) -> tuple[int, int]:
+        """(physical rows a partial sum crosses, logical reduction rows per tile)."""
+        return arch.array.rows, arch.array.rows
+
+    def line_cycles(self, arch: ArchConfig, fmt: LayerFormat | None):
+        """Cycles per line (int), or a function of each tile's used logical rows."""
         return 1
 
-    def weight_bytes(self, layer: Layer, arch: ArchConfig) -> int:
+    def load_latency(self, arch: ArchConfig, fmt: LayerFormat | None) -> int:
+        return 0
+
+    def weight_bytes(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None) -> int:
         return layer.weight_bytes(arch.data.weight_bits)
 
-    def plan(self, layer: Layer, arch: ArchConfig) -> Mapping:
+    def plan(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None) -> Mapping:
         """Try each pixel-chunk candidate; keep the one with the lowest roofline estimate
         ``max(compute cycles, L2 port cycles, DRAM channel cycles)`` (ties: less L2 traffic)."""
         a, m = arch.array, arch.memory
+        physical, logical = self.rows(arch, fmt)
         best = None
         for chunk in self.chunks(layer, arch):
             s = build_schedule(
-                layer, rows=a.rows, cols=a.cols, taps=self.taps(layer, arch), chunk=chunk,
-                wrf_depth=a.wrf_depth, double_buffer=self.double_buffer(arch),
-                line_cycles=self.line_cycles(layer, arch), load_mode=self.load_mode,
+                layer, rows=physical, logical_rows=logical, cols=a.cols,
+                taps=self.taps(layer, arch), chunk=chunk, wrf_depth=a.wrf_depth,
+                double_buffer=self.double_buffer(arch),
+                line_cycles=self.line_cycles(arch, fmt),
+                load_latency=self.load_latency(arch, fmt), load_mode=self.load_mode,
                 drain_full_width=self.drain_full_width, allow_pack=self.allow_pack,
                 extra_cycles=self.extra_cycles(layer))
             in_prf = chunk is not None
-            traffic = array_traffic(s, layer, arch, psums_in_prf=in_prf)
+            traffic = array_traffic(s, layer, arch, psums_in_prf=in_prf, fmt=fmt,
+                                    sparse=a.sparse)
             notes = buffer_traffic(traffic, s, layer, arch, weight_bytes=self.weight_bytes(
-                layer, arch), chunked=in_prf, psums_in_prf=in_prf)
+                layer, arch, fmt), chunked=in_prf, psums_in_prf=in_prf)
             t = traffic
             l2 = (t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_psum_read_bytes
                   + t.l2_out_write_bytes)
@@ -72,4 +91,10 @@ class SystolicDataflow(Dataflow):
         _, s, traffic, notes = best
         if s.pack > 1:
             notes.insert(0, f"{s.pack} groups packed per tile")
+        if fmt is not None and fmt.note:
+            notes.insert(0, fmt.note)
         return Mapping(layer=layer, schedule=s, traffic=traffic, notes=notes)
+
+
+def ceil_div_array(a: np.ndarray, b: int) -> np.ndarray:
+    return -(-a // b)

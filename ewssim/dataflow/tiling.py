@@ -20,6 +20,7 @@ Vocabulary (docs/model-reference.md section "Mapping"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,9 +86,11 @@ def unit_table(layer: Layer, plan: FoldPlan) -> np.ndarray:
 
 
 def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int | None,
-                   wrf_depth: int, double_buffer: bool, line_cycles: int = 1,
+                   wrf_depth: int, double_buffer: bool,
+                   line_cycles: int | Callable[[np.ndarray], np.ndarray] = 1,
                    load_mode: str = "lines", drain_full_width: bool = False,
-                   allow_pack: bool = True, extra_cycles: int = 0) -> TileSchedule:
+                   allow_pack: bool = True, extra_cycles: int = 0,
+                   logical_rows: int | None = None, load_latency: int = 0) -> TileSchedule:
     """Tiles in execution order.
 
     ``chunk``: output pixels per tile (PRF depth) with the reduction folds innermost
@@ -97,7 +100,13 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
     one tap) every ``line_cycles`` cycles, so a tile takes ``used_cols * taps * line_cycles``
     cycles; ``"rows"`` -- weights shift in from the top edge, one array row per cycle, ``rows``
     cycles per tile whatever is used (SCALE-Sim).
+    ``line_cycles``: cycles per line, or a function of each tile's used (logical) rows (the
+    codebook loader's CRF ports); ``load_latency``: decode pipeline cycles added to every load.
+    ``logical_rows``: reduction units per tile when they differ from the physical ``rows`` the
+    partial sum crosses (sparsity-aware array); default ``rows``.
     """
+    physical_rows = rows
+    rows = logical_rows or rows
     plan = fold_plan(layer, rows, cols, taps, allow_pack)
     t = plan.taps
     n_g = layer.out_c // layer.groups
@@ -147,9 +156,11 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
         last_use[k] = i
 
     if load_mode == "rows":
-        load = np.where(needs_load, rows, 0)
+        load = np.where(needs_load, physical_rows, 0)
     else:
-        load = np.where(needs_load, used_cols * t * line_cycles, 0)
+        used_rows = (g1 - g0) * (u1 - u0)
+        per_line = line_cycles(used_rows) if callable(line_cycles) else line_cycles
+        load = np.where(needs_load, used_cols * t * per_line + load_latency, 0)
     drain = np.full(n, cols, dtype=np.int64) if drain_full_width else used_cols
 
     return TileSchedule(
@@ -157,6 +168,7 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
         n0=n0.astype(np.int64), n1=n1.astype(np.int64),
         u0=u0.astype(np.int64), u1=u1.astype(np.int64), p0=p0, p1=p1,
         load_cycles=load.astype(np.int64), release=release, drain_cols=drain.astype(np.int64),
-        taps=t, rows=rows, cols=cols, double_buffer=double_buffer,
+        taps=t, rows=physical_rows, cols=cols, double_buffer=double_buffer,
+        logical_rows=rows,
         units=unit_table(layer, plan), pack=plan.pack, extra_cycles=extra_cycles,
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow.base import TileSchedule, Traffic
 from ewssim.dataflow.tiling import ceil_div
@@ -57,24 +58,46 @@ def valid_taps(s: TileSchedule, kernel_w: int) -> np.ndarray:
 
 
 def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_prf: bool,
-                  weight_bits: int | None = None) -> Traffic:
+                  fmt: LayerFormat | None = None, sparse: bool = False) -> Traffic:
+    """L1 <-> array traffic and the weight path's activity.
+
+    Weights: an INT8 load reads its real weights; a codebook load reads, per sub-vector of
+    ``d`` logical positions, the index, mask and sign bits (rounded up to bytes once per
+    tile), does one CRF read, and -- bitmap masks -- ``N`` LZC evaluations per ``M``-group; the
+    codebook itself is read into the CRF once per layer.  ``executed_macs``: every logical PE
+    multiplies on a dense array; the sparsity-aware array skips the pruned ``(M - N) / M``.
+    """
     d = arch.data
-    wbits = d.weight_bits if weight_bits is None else weight_bits
     groups_in_tile = s.g1 - s.g0
     pixels = s.p1 - s.p0
     act = int((act_reads_per_row(s, layer) * s.used_rows).sum())
     cum = valid_taps(s, layer.kernel_w)
     w_per_tile = groups_in_tile * (s.n1 - s.n0) * (cum[s.u1] - cum[s.u0])
-    weights = int(w_per_tile[s.load_cycles > 0].sum())
+    loaded = w_per_tile[s.load_cycles > 0]
     units = s.units.shape[0]
     first = s.u0 == 0
     last = s.u1 == units
     outs = s.used_cols * pixels
     t = Traffic(
         l1_act_read_bytes=_bytes(act, d.act_bits),
-        l1_weight_read_bytes=_bytes(weights, wbits),
         l1_out_write_bytes=_bytes(int(outs[last].sum()), d.act_bits),
+        int8_weight_bytes=layer.weight_bytes(8),
+        executed_macs=layer.macs,
     )
+    if fmt is None or fmt.dense:
+        t.l1_weight_read_bytes = _bytes(int(loaded.sum()), d.weight_bits)
+    else:
+        sub = -(-loaded // fmt.d)
+        t.l1_weight_read_bytes = int((-(-sub * fmt.subvector_bits // 8)).sum()) + \
+            fmt.codebook_bytes
+        t.crf_reads = int(sub.sum())
+        t.crf_reload_bytes = fmt.codebook_bytes
+        n, m = fmt.nm
+        if fmt.pruned:
+            if fmt.mask_encoding == "bitmap":
+                t.lzc_decodes = int(sub.sum()) * (fmt.d // m) * n
+            if sparse:
+                t.executed_macs = layer.macs * n // m
     if not psums_in_prf:
         t.l1_psum_read_bytes = _bytes(int(outs[~first].sum()), d.psum_bits)
         t.l1_out_write_bytes += _bytes(int(outs[~last].sum()), d.psum_bits)

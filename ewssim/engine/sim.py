@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
+from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow import Mapping, get_dataflow
 from ewssim.dataflow.base import Traffic
@@ -89,14 +90,17 @@ def _steps(idx: int, m: Mapping, steps_per_layer: int) -> tuple[int, list[_Step]
 
 
 def simulate(network: Network, arch: ArchConfig, *, progress: Progress | None = None,
+             formats: dict[str, LayerFormat] | None = None,
              steps_per_layer: int = 16) -> list[LayerResult]:
-    """Per-layer results of ``network`` on ``arch`` (the architecture validated already)."""
+    """Per-layer results of ``network`` on ``arch`` (the architecture validated already);
+    ``formats`` gives each weighted layer's weight format (``None``: INT8 everywhere)."""
     dataflow = get_dataflow(arch.dataflow.kind)
     results: list[LayerResult] = []
     all_steps: list[_Step] = []
     n = len(network.layers)
     for i, layer in enumerate(network.layers):
-        m = dataflow.plan(layer, arch)
+        fmt = formats.get(layer.name) if formats else None
+        m = dataflow.plan(layer, arch, fmt)
         compute, steps = _steps(i, m, steps_per_layer)
         results.append(LayerResult(mapping=m, compute_cycles=compute, notes=list(m.notes)))
         all_steps.extend(steps)

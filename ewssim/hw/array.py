@@ -65,6 +65,9 @@ class TileSchedule:
     cols: int
     double_buffer: bool
     pack: int = 1
+    #: reduction units per tile (the logical rows); differs from ``rows`` (the physical PEs a
+    #: partial sum crosses) only on the sparsity-aware array
+    logical_rows: int = 0
     #: cycles added once per layer (used by the SCALE-Sim parity plug-in; 0 otherwise)
     extra_cycles: int = 0
     #: reduction unit -> (channel-in-group, kernel row, first kernel column) lookup, shape (U, 3)

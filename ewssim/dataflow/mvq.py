@@ -1,0 +1,72 @@
+"""MVQ: EWS with the codebook weight path and (optionally) the sparsity-aware array.
+
+Spec section 4.3 (the MVQ paper's EWS-CMS; with ``array.sparse = false`` it is EWS-CM, with an
+unpruned format EWS-C).  Everything EWS does (WRF double buffering, ARF reuse, PRF reuse) is
+inherited; what changes:
+
+* **weight bytes** at every level are the compressed bits of the layer's format
+  (indices + masks + signs + codebooks), :class:`ewssim.compress.plan.LayerFormat`;
+* **line time**: a line of ``r`` used logical rows is ``ceil(r / d)`` sub-vectors; the CRF serves
+  ``P`` of them per cycle, so a line takes ``ceil(ceil(r / d) / P)`` cycles (``P = 0`` in the
+  configuration means ``logical rows / d``: one line per cycle, the MVQ paper's L/d ports);
+  every load also pays the decode pipeline (CRF read, ``N`` cascaded LZC stages for bitmap
+  masks, sign application for SSVQ);
+* **sparsity-aware array** (``array.sparse``): a group of ``d`` logical reduction PEs is built
+  from ``d*N/M`` physical PEs with ``M:1`` activation muxes.  ``sparse_use = "area"``: the
+  logical array keeps ``rows`` reduction rows and each column has ``rows*N/M`` physical PEs (a
+  partial sum crosses fewer PEs); ``"throughput"``: ``rows`` physical PEs cover ``rows*M/N``
+  logical rows per tile.  A dense (INT8) layer on the sparse array can use only the physical
+  PEs: its tiles cover ``rows*N/M`` (area) or ``rows`` (throughput) reduction rows.
+
+Dense layers of a compressed network (the fit rule keeps e.g. a first conv with 3 channels INT8)
+bypass the decoder: one line per cycle, INT8 bytes.
+"""
+
+from __future__ import annotations
+
+from ewssim.compress.plan import LayerFormat
+from ewssim.config import ArchConfig
+from ewssim.dataflow.ews import EWS
+from ewssim.dataflow.systolic import ceil_div_array
+from ewssim.workload.layers import Layer
+
+
+def _codebook(fmt: LayerFormat | None) -> bool:
+    return fmt is not None and not fmt.dense
+
+
+class MVQ(EWS):
+    kind = "mvq"
+
+    def rows(self, arch: ArchConfig, fmt: LayerFormat | None) -> tuple[int, int]:
+        a = arch.array
+        if not a.sparse:
+            return a.rows, a.rows
+        n, m = arch.weights.n_m
+        physical = a.rows * n // m if a.sparse_use == "area" else a.rows
+        pruned = fmt is not None and fmt.pruned
+        return physical, physical * m // n if pruned else physical
+
+    def line_cycles(self, arch: ArchConfig, fmt: LayerFormat | None):
+        if not _codebook(fmt):
+            return 1
+        _, logical = self.rows(arch, fmt)
+        ports = arch.weights.crf_ports or max(1, logical // fmt.d)
+        d = fmt.d
+        return lambda used_rows: ceil_div_array(ceil_div_array(used_rows, d), ports)
+
+    def load_latency(self, arch: ArchConfig, fmt: LayerFormat | None) -> int:
+        if not _codebook(fmt):
+            return 0
+        w = arch.weights
+        lat = w.crf_latency_cycles
+        if fmt.pruned and fmt.mask_encoding == "bitmap":
+            lat += fmt.nm[0] * w.lzc_stage_cycles
+        if fmt.signs:
+            lat += w.sign_latency_cycles
+        return lat
+
+    def weight_bytes(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None) -> int:
+        if fmt is None:
+            return layer.weight_bytes(arch.data.weight_bits)
+        return fmt.total_bytes
