@@ -61,6 +61,8 @@ class Mapping:
     layer: Layer
     schedule: TileSchedule
     traffic: Traffic
+    #: partial sums stay in the PRF across reduction folds (chunked order)
+    psums_in_prf: bool = False
     #: free-form, human-readable notes (e.g. "depthwise: one column used per group")
     notes: list[str] = field(default_factory=list)
 

@@ -87,13 +87,14 @@ class SystolicDataflow(Dataflow):
                 est = max(est, l2 / m.l2_bytes_per_cycle, dram / m.dram_bytes_per_cycle)
             key = (est, l2)
             if best is None or key < best[0]:
-                best = (key, s, traffic, notes)
-        _, s, traffic, notes = best
+                best = (key, s, traffic, notes, in_prf)
+        _, s, traffic, notes, in_prf = best
         if s.pack > 1:
             notes.insert(0, f"{s.pack} groups packed per tile")
         if fmt is not None and fmt.note:
             notes.insert(0, fmt.note)
-        return Mapping(layer=layer, schedule=s, traffic=traffic, notes=notes)
+        return Mapping(layer=layer, schedule=s, traffic=traffic, psums_in_prf=in_prf,
+                       notes=notes)
 
 
 def ceil_div_array(a: np.ndarray, b: int) -> np.ndarray:

@@ -112,7 +112,9 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
     n_g = layer.out_c // layer.groups
     T = plan.pixels
     slots = max(1, wrf_depth // t)
-    double_buffer = double_buffer and slots >= 2  # one slot cannot be written while in use
+    # one slot cannot be written while in use; and weights that shift in from the top edge
+    # ("rows") pass through PEs still computing, so only line loads can be double-buffered
+    double_buffer = double_buffer and slots >= 2 and load_mode == "lines"
 
     # per group-pack, per output fold, per pixel chunk, per reduction fold
     pix_edges = [0, T] if chunk is None else list(range(0, T, chunk)) + [T]

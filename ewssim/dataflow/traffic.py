@@ -85,7 +85,9 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
         executed_macs=layer.macs,
     )
     if fmt is None or fmt.dense:
-        t.l1_weight_read_bytes = _bytes(int(loaded.sum()), d.weight_bits)
+        # a matmul's stationary operand is an activation
+        bits = d.act_bits if layer.kind == "matmul" else d.weight_bits
+        t.l1_weight_read_bytes = _bytes(int(loaded.sum()), bits)
     else:
         sub = -(-loaded // fmt.d)
         t.l1_weight_read_bytes = int((-(-sub * fmt.subvector_bits // 8)).sum()) + \
