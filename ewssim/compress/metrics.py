@@ -53,6 +53,16 @@ def mask_bits_per_group(encoding: str, n: int, m: int) -> int:
     raise ValueError(f"unknown mask encoding {encoding!r}")
 
 
+def subvector_bits(*, k: int, d: int, n: int, m: int, mask_encoding: str = "bitmap",
+                   signs: bool = False) -> int:
+    """Bits stored (and read by the weight loader) per sub-vector: index + its ``d/M`` mask
+    groups + sign bits (SSVQ: one per kept weight)."""
+    pruned = n < m
+    mask = (d // m) * mask_bits_per_group(mask_encoding, n, m) if pruned else 0
+    sign = (d * n // m if pruned else d) if signs else 0
+    return clog2(k) + mask + sign
+
+
 @dataclass(frozen=True)
 class LayerBits:
     """Exact storage of one compressed layer, in bits."""

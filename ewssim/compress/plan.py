@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ewssim.compress.api import Settings, fit_rule
 from ewssim.compress.format import CompressedLayer, CompressedNetwork
-from ewssim.compress.metrics import LayerBits, clog2, layer_bits, mask_bits_per_group
+from ewssim.compress.metrics import LayerBits, layer_bits, subvector_bits
 from ewssim.errors import InputError
 from ewssim.workload.layers import Layer, Network
 
@@ -49,10 +49,8 @@ class LayerFormat:
         if self.dense:
             return 0
         n, m = self.nm
-        groups = self.d // m
-        mask = groups * mask_bits_per_group(self.mask_encoding, n, m)
-        sign = (self.d if n == m else groups * n) if self.signs else 0
-        return clog2(self.k) + mask + sign
+        return subvector_bits(k=self.k, d=self.d, n=n, m=m, mask_encoding=self.mask_encoding,
+                              signs=self.signs)
 
     @property
     def total_bytes(self) -> int:

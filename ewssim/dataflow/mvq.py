@@ -6,11 +6,11 @@ inherited; what changes:
 
 * **weight bytes** at every level are the compressed bits of the layer's format
   (indices + masks + signs + codebooks), :class:`ewssim.compress.plan.LayerFormat`;
-* **line time**: a line of ``r`` used logical rows is ``ceil(r / d)`` sub-vectors; the CRF serves
-  ``P`` of them per cycle, so a line takes ``ceil(ceil(r / d) / P)`` cycles (``P = 0`` in the
-  configuration means ``logical rows / d``: one line per cycle, the MVQ paper's L/d ports);
-  every load also pays the decode pipeline (CRF read, ``N`` cascaded LZC stages for bitmap
-  masks, sign application for SSVQ);
+* **line time** (:mod:`ewssim.hw.crf`, :mod:`ewssim.hw.loader`): a line of ``r`` used logical
+  rows is ``ceil(r / d)`` sub-vectors; the CRF serves ``P`` of them per cycle, so a line takes
+  ``ceil(ceil(r / d) / P)`` cycles (``P = 0`` in the configuration means ``logical rows / d``:
+  one line per cycle, the MVQ paper's L/d ports); every load also pays the loader's decode
+  pipeline latency (CRF read, ``N`` cascaded LZC stages for bitmap masks, sign application);
 * **sparsity-aware array** (``array.sparse``): a group of ``d`` logical reduction PEs is built
   from ``d*N/M`` physical PEs with ``M:1`` activation muxes.  ``sparse_use = "area"``: the
   logical array keeps ``rows`` reduction rows and each column has ``rows*N/M`` physical PEs (a
@@ -28,6 +28,8 @@ from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow.ews import EWS
 from ewssim.dataflow.systolic import ceil_div_array
+from ewssim.hw.crf import CodebookRegisterFile
+from ewssim.hw.loader import WeightLoader
 from ewssim.workload.layers import Layer
 
 
@@ -47,24 +49,26 @@ class MVQ(EWS):
         pruned = fmt is not None and fmt.pruned
         return physical, physical * m // n if pruned else physical
 
+    def loader(self, arch: ArchConfig, fmt: LayerFormat) -> WeightLoader:
+        """The weight path of this layer: a CRF of the layer's ``k``, ``d`` with the configured
+        ports over the logical line length, and the loader's decode pipeline."""
+        _, logical = self.rows(arch, fmt)
+        w = arch.weights
+        crf = CodebookRegisterFile(fmt.k, fmt.d, line_length=logical,
+                                   ports=w.crf_ports or None)
+        return WeightLoader(crf, *fmt.nm, fmt.d, fmt.mask_encoding, fmt.signs,
+                            crf_latency=w.crf_latency_cycles,
+                            lzc_stage_cycles=w.lzc_stage_cycles,
+                            sign_latency=w.sign_latency_cycles)
+
     def line_cycles(self, arch: ArchConfig, fmt: LayerFormat | None):
         if not _codebook(fmt):
             return 1
-        _, logical = self.rows(arch, fmt)
-        ports = arch.weights.crf_ports or max(1, logical // fmt.d)
-        d = fmt.d
-        return lambda used_rows: ceil_div_array(ceil_div_array(used_rows, d), ports)
+        crf, d = self.loader(arch, fmt).crf, fmt.d
+        return lambda used_rows: crf.line_cycles(ceil_div_array(used_rows, d))
 
     def load_latency(self, arch: ArchConfig, fmt: LayerFormat | None) -> int:
-        if not _codebook(fmt):
-            return 0
-        w = arch.weights
-        lat = w.crf_latency_cycles
-        if fmt.pruned and fmt.mask_encoding == "bitmap":
-            lat += fmt.nm[0] * w.lzc_stage_cycles
-        if fmt.signs:
-            lat += w.sign_latency_cycles
-        return lat
+        return self.loader(arch, fmt).latency if _codebook(fmt) else 0
 
     def weight_bytes(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None) -> int:
         if fmt is None:

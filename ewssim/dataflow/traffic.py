@@ -23,6 +23,7 @@ from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow.base import TileSchedule, Traffic
 from ewssim.dataflow.tiling import ceil_div
+from ewssim.hw.loader import tile_l1_bytes
 from ewssim.workload.layers import Layer
 
 
@@ -90,11 +91,12 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
         t.l1_weight_read_bytes = _bytes(int(loaded.sum()), bits)
     else:
         sub = -(-loaded // fmt.d)
-        t.l1_weight_read_bytes = int((-(-sub * fmt.subvector_bits // 8)).sum()) + \
-            fmt.codebook_bytes
+        n, m = fmt.nm
+        tile_bytes = tile_l1_bytes(sub, k=fmt.k, d=fmt.d, n=n, m=m,
+                                   mask_encoding=fmt.mask_encoding, signs=fmt.signs)
+        t.l1_weight_read_bytes = int(np.sum(tile_bytes)) + fmt.codebook_bytes
         t.crf_reads = int(sub.sum())
         t.crf_reload_bytes = fmt.codebook_bytes
-        n, m = fmt.nm
         if fmt.pruned:
             if fmt.mask_encoding == "bitmap":
                 t.lzc_decodes = int(sub.sum()) * (fmt.d // m) * n

@@ -156,10 +156,16 @@ class CodebookRegisterFile:
         self.counters.reload_bytes += n_reloads * self._reload_bytes()
 
     # ------------------------------------------------------------------ timing
-    def line_cycles(self, subvectors_per_line: int | None = None) -> int:
-        """Cycles to read one line's codewords: ``ceil(subvectors_per_line / ports)``."""
-        spl = self.subvectors_per_line if subvectors_per_line is None else \
-            _pos_int(subvectors_per_line, "subvectors_per_line", 0)
+    def line_cycles(self, subvectors_per_line=None):
+        """Cycles to read one line's codewords: ``ceil(subvectors_per_line / ports)``;
+        ``subvectors_per_line`` may be an int or an array (one line length per tile)."""
+        if subvectors_per_line is None:
+            return math.ceil(self.subvectors_per_line / self.ports)
+        if isinstance(subvectors_per_line, np.ndarray):
+            if (subvectors_per_line < 0).any():
+                raise ValueError("subvectors_per_line must be >= 0")
+            return -(-subvectors_per_line.astype(np.int64) // self.ports)
+        spl = _pos_int(subvectors_per_line, "subvectors_per_line", 0)
         return math.ceil(spl / self.ports)
 
     def stall_cycles(self, subvectors_per_line: int | None = None) -> int:

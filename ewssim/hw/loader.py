@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ewssim.compress.format import CompressedLayer
-from ewssim.compress.metrics import MASK_ENCODINGS, clog2, mask_bits_per_group
+from ewssim.compress.metrics import MASK_ENCODINGS, clog2, mask_bits_per_group, subvector_bits
 from ewssim.errors import InputError
 
 from .crf import CodebookRegisterFile
@@ -100,11 +100,9 @@ def unrank(ranks, n: int, m: int, *, group_ids=None) -> np.ndarray:
 
 def subvector_l1_bits(*, k: int, d: int, n: int, m: int, mask_encoding: str = "bitmap",
                       signs: bool = False) -> int:
-    """L1 bits the loader reads per sub-vector: index + mask groups + sign bits."""
-    pruned = n < m
-    mask = (d // m) * mask_bits_per_group(mask_encoding, n, m) if pruned else 0
-    sign = (d * n // m if pruned else d) if signs else 0
-    return clog2(k) + mask + sign
+    """L1 bits the loader reads per sub-vector: index + mask groups + sign bits (the storage
+    format's own accounting, :func:`ewssim.compress.metrics.subvector_bits`)."""
+    return subvector_bits(k=k, d=d, n=n, m=m, mask_encoding=mask_encoding, signs=signs)
 
 
 def tile_l1_bytes(subvectors, *, k: int, d: int, n: int, m: int, mask_encoding: str = "bitmap",
