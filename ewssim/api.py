@@ -157,6 +157,7 @@ class RunResult:
     arch: ArchConfig
     network: Network
     layers: pd.DataFrame
+    results: list[LayerResult] | None = None
 
     @property
     def totals(self) -> dict:
@@ -164,7 +165,8 @@ class RunResult:
         tot: dict = {"arch": self.arch.name, "workload": self.network.name,
                      "array": f"{self.arch.array.rows}x{self.arch.array.cols}",
                      "layers": len(df)}
-        for c in ["compute_cycles", "stall_cycles", "total_cycles", "macs", *TRAFFIC_COLUMNS]:
+        for c in ["compute_cycles", "stall_cycles", "total_cycles", "macs", "tiles",
+                  "weight_load_cycles", *TRAFFIC_COLUMNS]:
             tot[c] = int(df[c].sum())
         pes = self.arch.array.rows * self.arch.array.cols
         tot["utilization"] = tot["macs"] / (tot["total_cycles"] * pes) if tot["total_cycles"] \
@@ -200,4 +202,26 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
         formats, _ = weight_formats(a, net, compressed=compressed, weights=weights)
     results = _simulate(net, a, progress=progress, formats=formats)
     df = pd.DataFrame([_row(r, a) for r in results])
-    return RunResult(arch=a, network=net, layers=df)
+    return RunResult(arch=a, network=net, layers=df, results=results)
+
+
+def check_functional(result: RunResult, *, max_macs: int = 20_000_000, seed: int = 0,
+                     progress: Progress | None = None) -> tuple[list[str], list[str]]:
+    """Execute every layer's mapping tile by tile on seeded random INT8 operands and compare
+    the outputs with a plain convolution, exactly (:mod:`ewssim.engine.functional`).  Layers
+    above ``max_macs`` are skipped.  Returns (checked, skipped) layer names; a mismatch raises
+    :class:`~ewssim.errors.EwssimError` naming the layer and the first differing element."""
+    from ewssim.engine.functional import check_functional as _check
+
+    checked, skipped = [], []
+    items = result.results or []
+    for i, r in enumerate(items):
+        layer = r.mapping.layer
+        if layer.macs > max_macs:
+            skipped.append(layer.name)
+        else:
+            _check(layer, r.mapping, seed)
+            checked.append(layer.name)
+        if progress:
+            progress(i + 1, len(items), layer.name)
+    return checked, skipped

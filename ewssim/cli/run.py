@@ -34,6 +34,11 @@ def register(sub) -> None:
     p.add_argument("--weights", choices=api.WEIGHT_SOURCES, default="synthetic",
                    help="without --compressed: compress seeded synthetic weights on the fly "
                         "(cached) or use the analytic format (same timing, no k-means)")
+    p.add_argument("--check-functional", action="store_true",
+                   help="also execute each layer's tiles on random INT8 data and compare the "
+                        "outputs with a numpy convolution, exactly (small layers only)")
+    p.add_argument("--functional-max-macs", type=int, default=250_000_000, metavar="N",
+                   help="--check-functional skips layers with more MACs (default 250,000,000)")
     p.set_defaults(func=_run)
 
     a = sub.add_parser("arch", help="architecture presets and files")
@@ -69,6 +74,14 @@ def _run(args) -> int:
         result = api.simulate(arch, net, progress=bar, formats=formats)
     if args.out:
         result.write(args.out)
+    if args.check_functional:
+        with Progress(len(net.layers), "layers checked") as bar:
+            checked, skipped = api.check_functional(result, max_macs=args.functional_max_macs,
+                                                    progress=bar)
+        print(f"functional check: {len(checked)} layer(s) equal a numpy convolution exactly"
+              + (f"; {len(skipped)} skipped (> {args.functional_max_macs:,} MACs): "
+                 f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
+                 if skipped else ""), file=sys.stderr)
     tot = result.totals
     if args.json:
         print(json.dumps(tot))
