@@ -132,13 +132,13 @@ def weight_formats(arch: ArchConfig, net: Network, *, compressed: str | Path | N
 def _row(r: LayerResult, arch: ArchConfig) -> dict:
     layer = r.mapping.layer
     t = r.traffic
-    pes = arch.array.rows * arch.array.cols
+    pes = arch.physical_pes
     g = layer.gemm
     row = {
         "layer": layer.name, "type": layer.kind, "M": g.m, "Kr": g.kr, "N": g.n,
         "compute_cycles": r.compute_cycles, "stall_cycles": r.stall_cycles,
         "total_cycles": r.total_cycles, "macs": layer.macs,
-        "utilization": layer.macs / (r.total_cycles * pes) if r.total_cycles else 0.0,
+        "utilization": t.executed_macs / (r.total_cycles * pes) if r.total_cycles else 0.0,
         "tiles": len(r.mapping.schedule),
         "weight_load_cycles": int(r.mapping.schedule.load_cycles.sum()),
     }
@@ -168,9 +168,9 @@ class RunResult:
         for c in ["compute_cycles", "stall_cycles", "total_cycles", "macs", "tiles",
                   "weight_load_cycles", *TRAFFIC_COLUMNS]:
             tot[c] = int(df[c].sum())
-        pes = self.arch.array.rows * self.arch.array.cols
-        tot["utilization"] = tot["macs"] / (tot["total_cycles"] * pes) if tot["total_cycles"] \
-            else 0.0
+        pes = self.arch.physical_pes
+        tot["utilization"] = (tot["executed_macs"] / (tot["total_cycles"] * pes)
+                              if tot["total_cycles"] else 0.0)
         tot["runtime_ms"] = tot["total_cycles"] / (self.arch.clock_mhz * 1e3)
         return tot
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ewssim.compress.metrics import subvector_bits
 from ewssim.errors import InputError
 
 KIB = 1024
@@ -110,6 +111,10 @@ class MemoryConfig:
     l2_bytes: int = param(1024 * KIB, unit="B", lo=1, doc="L2 global SRAM")
     l2_banks: int = param(8, unit="banks", lo=1, doc="L2 banks")
     l2_bank_width_bytes: int = param(16, unit="B/cycle", lo=1, doc="L2 bank width")
+    l2_act_fraction: float = param(0.75, lo=0.0, hi=1.0,
+                                   doc="share of L2 that holds activations between layers: a "
+                                       "layer's output stays on chip when it and the next "
+                                       "layer's input+output fit (0: every layer goes via DRAM)")
     dram_bytes_per_cycle: float = param(16.0, unit="B/cycle", lo=1e-9,
                                         doc="DRAM channel bandwidth")
     dram_latency_cycles: int = param(100, unit="cycles", lo=0, doc="DRAM access latency")
@@ -141,6 +146,16 @@ class ArchConfig:
     weights: WeightConfig = field(default_factory=WeightConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     data: DataConfig = field(default_factory=DataConfig)
+
+    @property
+    def physical_pes(self) -> int:
+        """PEs actually built: ``rows * N/M`` per column on the sparsity-aware array (area
+        use), ``rows`` otherwise."""
+        a = self.array
+        if a.sparse and a.sparse_use == "area":
+            n, m = self.weights.n_m
+            return a.rows * n // m * a.cols
+        return a.rows * a.cols
 
     def with_array(self, rows: int, cols: int) -> ArchConfig:
         return replace(self, array=replace(self.array, rows=rows, cols=cols))
@@ -288,14 +303,23 @@ def validate(arch: ArchConfig, source: str = "<config>") -> ArchConfig:
                          allowed="true with dataflow.kind = scalesim-ws")
     if not arch.memory.ideal:
         a, m = arch.array, arch.memory
-        # one weight tile (rows x cols INT8 weights) must fit in the L1 weight buffer, one
-        # array-width column of activations in the L1 activation buffer, and one psum row
-        # of the array in the L1 output buffer; otherwise the array can never start.
+        # one weight tile (rows x cols weights in the weight path's format: INT8, or indices,
+        # masks and signs) must fit in the L1 weight buffer, one array-width column of
+        # activations in the L1 activation buffer, and one psum row of the array in the L1
+        # output buffer; otherwise the array can never start.
         halves = 2 if m.l1_double_buffer else 1
-        need_w = halves * a.rows * a.cols * arch.data.weight_bits // 8
+        w = arch.weights
+        if w.codebook:
+            n, mm = w.n_m
+            sub = subvector_bits(k=w.k, d=w.d, n=n, m=mm, mask_encoding=w.mask_encoding,
+                                 signs=w.format == "ssvq")
+            need_w = halves * -(-a.rows * a.cols * sub // (8 * w.d))
+        else:
+            need_w = halves * a.rows * a.cols * arch.data.weight_bits // 8
         if m.l1_weight_bytes < need_w:
-            raise InputError(f"{m.l1_weight_bytes} B cannot hold one {a.rows}x{a.cols} weight "
-                             f"tile{' per half' if halves == 2 else ''}", source=source,
+            raise InputError(f"{m.l1_weight_bytes} B cannot hold one {a.rows}x{a.cols} "
+                             f"{w.format} weight tile{' per half' if halves == 2 else ''}",
+                             source=source,
                              field="memory.l1_weight_bytes", allowed=f">= {need_w} B")
         need_a = halves * a.rows * arch.data.act_bits // 8
         if m.l1_act_bytes < need_a:

@@ -54,6 +54,20 @@ class Traffic:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class LayerContext:
+    """Where a layer's activations live, decided by the engine from the whole network:
+    ``input_on_chip`` -- its input is the previous layer's output, kept in L2;
+    ``output_on_chip`` -- its output stays in L2 for the next layer (not written to DRAM)."""
+
+    input_on_chip: bool = False
+    output_on_chip: bool = False
+
+
+#: a layer whose input comes from and whose output goes to DRAM
+OFF_CHIP = LayerContext()
+
+
 @dataclass
 class Mapping:
     """What a dataflow decided for one layer."""
@@ -73,7 +87,8 @@ class Dataflow(ABC):
     kind: str = ""
 
     @abstractmethod
-    def plan(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None) -> Mapping:
+    def plan(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None,
+             ctx: LayerContext = OFF_CHIP) -> Mapping:
         """Tile schedule and traffic for ``layer`` on ``arch``; ``fmt`` is the layer's weight
-        format (``None``: dense INT8)."""
+        format (``None``: dense INT8); ``ctx`` where its activations live."""
 

@@ -8,9 +8,10 @@
    activation read from L1 once per window instead of once per tap.
 3. PRF psum reuse (``dataflow.prf_reuse``): pixels are cut into chunks of ``prf_depth`` whose
    psums stay in the PRF while every reduction fold passes; only finished outputs are written.
-   The mapper keeps the chunked order only where it is not slower than streaming all pixels
-   (it is slower when an output fold's weights cannot stay resident in the WRF and must be
-   reloaded per chunk).
+   The mapper keeps the chunked order only where its roofline estimate is not worse than the
+   other candidates (streaming all pixels, or blocks whose psums fit the L1 output buffer);
+   it is worse when an output fold's weights cannot stay resident in the WRF and must be
+   reloaded per chunk.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class EWS(SystolicDataflow):
     def double_buffer(self, arch: ArchConfig) -> bool:
         return arch.dataflow.wrf_double_buffer
 
-    def chunks(self, layer: Layer, arch: ArchConfig) -> list[int | None]:
+    def chunks(self, layer: Layer, arch: ArchConfig) -> list[tuple[int | None, bool]]:
+        base = super().chunks(layer, arch)
         if arch.dataflow.prf_reuse:
-            return [arch.array.prf_depth, None]
-        return [None]
+            return [(arch.array.prf_depth, True), *base]
+        return base

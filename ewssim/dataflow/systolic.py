@@ -17,7 +17,7 @@ import numpy as np
 
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
-from ewssim.dataflow.base import Dataflow, Mapping
+from ewssim.dataflow.base import OFF_CHIP, Dataflow, LayerContext, Mapping
 from ewssim.dataflow.tiling import build_schedule
 from ewssim.dataflow.traffic import array_traffic, buffer_traffic
 from ewssim.hw.array import schedule_cycles
@@ -40,9 +40,21 @@ class SystolicDataflow(Dataflow):
     def double_buffer(self, arch: ArchConfig) -> bool:
         return False
 
-    def chunks(self, layer: Layer, arch: ArchConfig) -> list[int | None]:
-        """Pixel-chunk sizes to try (``None``: stream all pixels, psums round-trip via L1)."""
-        return [None]
+    def chunks(self, layer: Layer, arch: ArchConfig) -> list[tuple[int | None, bool]]:
+        """Candidate pixel chunkings as (pixels per tile or ``None`` for all, psums in PRF?):
+        by default the whole stream, and blocks whose partial sums fit half of the L1 output
+        buffer (so they round-trip through L1 without spilling to L2)."""
+        return [(None, False), *self.l1_block(layer, arch)]
+
+    @staticmethod
+    def l1_block(layer: Layer, arch: ArchConfig) -> list[tuple[int, bool]]:
+        m = arch.memory
+        if m.ideal:
+            return []
+        half = m.l1_out_bytes // (2 if m.l1_double_buffer else 1)
+        block = half // max(1, arch.array.cols * arch.data.psum_bits // 8)
+        pixels = layer.out_h * layer.out_w * (1 if layer.kind == "matmul" else layer.batch)
+        return [(block, False)] if 0 < block < pixels else []
 
     def rows(self, arch: ArchConfig, fmt: LayerFormat | None) -> tuple[int, int]:
         """(physical rows a partial sum crosses, logical reduction rows per tile)."""
@@ -58,13 +70,14 @@ class SystolicDataflow(Dataflow):
     def weight_bytes(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None) -> int:
         return layer.weight_bytes(arch.data.weight_bits)
 
-    def plan(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None) -> Mapping:
+    def plan(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None,
+             ctx: LayerContext = OFF_CHIP) -> Mapping:
         """Try each pixel-chunk candidate; keep the one with the lowest roofline estimate
         ``max(compute cycles, L2 port cycles, DRAM channel cycles)`` (ties: less L2 traffic)."""
         a, m = arch.array, arch.memory
         physical, logical = self.rows(arch, fmt)
         best = None
-        for chunk in self.chunks(layer, arch):
+        for chunk, in_prf in self.chunks(layer, arch):
             s = build_schedule(
                 layer, rows=physical, logical_rows=logical, cols=a.cols,
                 taps=self.taps(layer, arch), chunk=chunk, wrf_depth=a.wrf_depth,
@@ -73,11 +86,10 @@ class SystolicDataflow(Dataflow):
                 load_latency=self.load_latency(arch, fmt), load_mode=self.load_mode,
                 drain_full_width=self.drain_full_width, allow_pack=self.allow_pack,
                 extra_cycles=self.extra_cycles(layer))
-            in_prf = chunk is not None
             traffic = array_traffic(s, layer, arch, psums_in_prf=in_prf, fmt=fmt,
                                     sparse=a.sparse)
             notes = buffer_traffic(traffic, s, layer, arch, weight_bytes=self.weight_bytes(
-                layer, arch, fmt), chunked=in_prf, psums_in_prf=in_prf)
+                layer, arch, fmt), chunked=chunk is not None, psums_in_prf=in_prf, ctx=ctx)
             t = traffic
             l2 = (t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_psum_read_bytes
                   + t.l2_out_write_bytes)

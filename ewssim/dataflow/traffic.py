@@ -21,7 +21,7 @@ import numpy as np
 
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
-from ewssim.dataflow.base import TileSchedule, Traffic
+from ewssim.dataflow.base import OFF_CHIP, LayerContext, TileSchedule, Traffic
 from ewssim.dataflow.tiling import ceil_div
 from ewssim.hw.loader import tile_l1_bytes
 from ewssim.workload.layers import Layer
@@ -109,7 +109,8 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
 
 
 def buffer_traffic(t: Traffic, s: TileSchedule, layer: Layer, arch: ArchConfig, *,
-                   weight_bytes: int, chunked: bool, psums_in_prf: bool) -> list[str]:
+                   weight_bytes: int, chunked: bool, psums_in_prf: bool,
+                   ctx: LayerContext = OFF_CHIP) -> list[str]:
     """Fill in L2 and DRAM traffic from buffer capacities; returns notes on spills.
 
     Policy (each rule documented in docs/model-reference.md, "Buffers"):
@@ -162,7 +163,10 @@ def buffer_traffic(t: Traffic, s: TileSchedule, layer: Layer, arch: ArchConfig, 
                 notes.append("psums of a pass exceed the L1 output buffer: spilled to L2")
     # DRAM <-> L2
     t.dram_weight_read_bytes = weight_bytes
-    t.dram_out_write_bytes = out
+    t.dram_out_write_bytes = 0 if ctx.output_on_chip else out
+    if ctx.input_on_chip:
+        t.dram_act_read_bytes = 0
+        return notes
     blocks = 1 if (m.ideal or inp * 2 <= m.l2_bytes) else max(1, ceil_div(weight_bytes * 2,
                                                                          m.l2_bytes))
     t.dram_act_read_bytes = inp * blocks

@@ -28,7 +28,7 @@ import simpy
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow import Mapping, get_dataflow
-from ewssim.dataflow.base import Traffic
+from ewssim.dataflow.base import LayerContext, Traffic
 from ewssim.hw.array import schedule_times
 from ewssim.hw.dram import DramChannel
 from ewssim.hw.sram import SramPort
@@ -98,9 +98,10 @@ def simulate(network: Network, arch: ArchConfig, *, progress: Progress | None = 
     results: list[LayerResult] = []
     all_steps: list[_Step] = []
     n = len(network.layers)
+    contexts = activation_residency(network, arch)
     for i, layer in enumerate(network.layers):
         fmt = formats.get(layer.name) if formats else None
-        m = dataflow.plan(layer, arch, fmt)
+        m = dataflow.plan(layer, arch, fmt, contexts[i])
         compute, steps = _steps(i, m, steps_per_layer)
         results.append(LayerResult(mapping=m, compute_cycles=compute, notes=list(m.notes)))
         all_steps.extend(steps)
@@ -114,6 +115,27 @@ def simulate(network: Network, arch: ArchConfig, *, progress: Progress | None = 
         r.stall_cycles = max(0, ends[i] - prev - r.compute_cycles)
         prev = ends[i]
     return results
+
+
+def activation_residency(network: Network, arch: ArchConfig) -> list[LayerContext]:
+    """Which activations stay in L2 between layers (docs/model-reference.md, "Buffers").
+
+    Activations flow from each layer to the next in file order.  Layer ``i``'s output stays on
+    chip when its own input + output and layer ``i+1``'s input + output each fit in the L2
+    activation share (``memory.l2_act_fraction * l2_bytes``); layer ``i+1`` then reads its
+    input from L2, not DRAM.  The network's first input and last output go through DRAM.
+    Branches (residual inputs, attention operands) are treated as coming from the previous
+    layer, with the layer's own sizes.
+    """
+    m, bits = arch.memory, arch.data.act_bits
+    layers = network.layers
+    if m.ideal:
+        return [LayerContext() for _ in layers]
+    budget = m.l2_act_fraction * m.l2_bytes
+    fits = [la.input_bytes(bits) + la.output_bytes(bits) <= budget for la in layers]
+    keep = [fits[i] and i + 1 < len(layers) and fits[i + 1] for i in range(len(layers))]
+    return [LayerContext(input_on_chip=i > 0 and keep[i - 1], output_on_chip=keep[i])
+            for i in range(len(layers))]
 
 
 def _run_events(steps: list[_Step], n_layers: int, arch: ArchConfig) -> list[int]:
