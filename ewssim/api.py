@@ -36,6 +36,8 @@ TRAFFIC_COLUMNS = [
     "l2_psum_read_bytes", "l2_out_write_bytes",
     "l1_act_read_bytes", "l1_weight_read_bytes", "l1_psum_read_bytes", "l1_out_write_bytes",
     "int8_weight_bytes", "crf_reads", "crf_reload_bytes", "lzc_decodes", "executed_macs",
+    "wrf_writes", "wrf_reads", "arf_writes", "arf_reads", "act_hops", "psum_hops",
+    "prf_accesses", "mux_selects",
 ]
 CYCLE_COLUMNS = ["compute_cycles", "stall_cycles", "total_cycles", "macs", "utilization"]
 

@@ -49,6 +49,15 @@ class Traffic:
     lzc_decodes: int = 0
     executed_macs: int = 0
     int8_weight_bytes: int = 0
+    # array actions (element counts, for energy)
+    wrf_writes: int = 0
+    wrf_reads: int = 0
+    arf_writes: int = 0
+    arf_reads: int = 0
+    act_hops: int = 0
+    psum_hops: int = 0
+    prf_accesses: int = 0
+    mux_selects: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

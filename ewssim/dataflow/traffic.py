@@ -102,10 +102,37 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
                 t.lzc_decodes = int(sub.sum()) * (fmt.d // m) * n
             if sparse:
                 t.executed_macs = layer.macs * n // m
+    _array_actions(t, s, layer, fmt, sparse, psums_in_prf, int(loaded.sum()))
     if not psums_in_prf:
         t.l1_psum_read_bytes = _bytes(int(outs[~first].sum()), d.psum_bits)
         t.l1_out_write_bytes += _bytes(int(outs[~last].sum()), d.psum_bits)
     return t
+
+
+def _array_actions(t: Traffic, s: TileSchedule, layer: Layer, fmt: LayerFormat | None,
+                   sparse: bool, psums_in_prf: bool, loaded_weights: int) -> None:
+    """Element-level actions inside the array, per tile (docs/model-reference.md §3):
+
+    * every executed MAC reads one weight from the WRF and one activation from the ARF (or the
+      activation pipeline register when ``taps = 1``); on the sparse array it also drives one
+      ``M:1`` mux select;
+    * a load writes its weights into the WRFs (only the kept ``N/M`` on the sparse array);
+    * an activation read from L1 at a row's left edge is latched by every used PE of the row
+      (``act_hops`` = ``arf_writes`` = reads x used columns);
+    * a pixel's partial sum crosses all physical rows of each used column (``psum_hops``);
+    * in the chunked PRF order every result of every reduction fold is one PRF accumulate.
+    """
+    pixels = s.p1 - s.p0
+    reads_per_row = act_reads_per_row(s, layer)
+    kept = 1.0
+    if sparse and fmt is not None and fmt.pruned:
+        kept = fmt.nm[0] / fmt.nm[1]
+    t.wrf_reads = t.arf_reads = t.executed_macs
+    t.mux_selects = t.executed_macs if sparse else 0
+    t.wrf_writes = int(round(loaded_weights * kept))
+    t.act_hops = t.arf_writes = int((reads_per_row * s.used_rows * s.used_cols).sum())
+    t.psum_hops = int((pixels * s.used_cols).sum()) * s.rows
+    t.prf_accesses = int((pixels * s.used_cols).sum()) if psums_in_prf else 0
 
 
 def buffer_traffic(t: Traffic, s: TileSchedule, layer: Layer, arch: ArchConfig, *,
