@@ -8,6 +8,12 @@ stream through it, does one matrix product, and accumulates the tile's results i
 straight from the definition, for comparison; :func:`check_functional` runs both on seeded
 random INT8 data and raises :class:`~ewssim.errors.EwssimError` on the first difference.
 
+Codebook formats (vq, mvq, casec, ssvq): the weights may be given as a
+:class:`~ewssim.compress.format.CompressedLayer`; they are then decoded through the weight-loader
+model (:func:`loader_weights`: indices, masks and signs read from the stored bits, codewords from
+the CRF, every sub-vector's kept values placed at the positions the mask decoder gives), so a
+loader fault shows as a difference from :func:`conv2d_reference` on ``cl.decode()``.
+
 Operand conventions (shared with :mod:`ewssim.engine.reference`):
 
 * ``conv`` / ``linear``: ``x`` has shape ``(in_c, in_h, in_w)`` (or ``(batch, in_c, in_h, in_w)``
@@ -28,9 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ewssim.compress.format import CompressedLayer
+from ewssim.compress.layout import from_subvectors
 from ewssim.dataflow.base import Mapping
 from ewssim.errors import EwssimError
 from ewssim.hw.array import TileSchedule
+from ewssim.hw.loader import WeightLoader
 from ewssim.workload.layers import Layer
 
 
@@ -216,10 +225,41 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b
 
 
-def run_functional(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray
-                   ) -> np.ndarray:
-    """Execute ``schedule`` tile by tile; returns the layer output (layout: module doc)."""
-    view = conv_view(layer, x, w)
+def loader_weights(cl: CompressedLayer, loader: WeightLoader | None = None) -> np.ndarray:
+    """int64 weights ``(out_c, in_c/groups, kh, kw)`` of a compressed layer as the weight
+    loader emits them: every sub-vector through :meth:`WeightLoader.decode` (values and their
+    positions), placed at those positions (zeros elsewhere).  A dense (INT8) layer returns its
+    INT8 weights.  ``loader`` defaults to ``WeightLoader.for_layer(cl)``."""
+    if cl.is_dense:
+        return np.asarray(cl.int8_weights).astype(np.int64)
+    if loader is None:
+        loader = WeightLoader.for_layer(cl)
+    vals, pos = loader.decode(cl, np.arange(cl.n_sub, dtype=np.int64))
+    sub = np.zeros((cl.n_sub, cl.d), dtype=np.int64)
+    np.put_along_axis(sub, pos, vals.astype(np.int64), axis=1)
+    return from_subvectors(sub, tuple(cl.weight_shape), cl.d)
+
+
+def _check_compressed(layer: Layer, w: CompressedLayer) -> None:
+    if layer.kind == "matmul":
+        raise EwssimError(f"layer '{layer.name}': a matmul has no (compressed) weights")
+    if tuple(w.weight_shape) != tuple(layer.weight_shape):
+        raise EwssimError(f"layer '{layer.name}': compressed weights have shape "
+                          f"{tuple(w.weight_shape)}, the layer needs {layer.weight_shape}")
+
+
+def _weights(layer: Layer, w: np.ndarray | CompressedLayer) -> np.ndarray:
+    if not isinstance(w, CompressedLayer):
+        return w
+    _check_compressed(layer, w)
+    return loader_weights(w)
+
+
+def run_functional(layer: Layer, schedule: TileSchedule, x: np.ndarray,
+                   w: np.ndarray | CompressedLayer) -> np.ndarray:
+    """Execute ``schedule`` tile by tile; returns the layer output (layout: module doc).
+    ``w``: integer weights, or a compressed layer (decoded by :func:`loader_weights`)."""
+    view = conv_view(layer, x, _weights(layer, w))
     xp = view.padded_input()
     units = unit_fields(layer, schedule.taps)
     out = np.zeros((view.pixels, view.blocks * view.n_g), dtype=np.int64)
@@ -257,15 +297,28 @@ class FunctionalReport:
                 f"{self.outputs} outputs)")
 
 
-def check_functional(layer: Layer, mapping: Mapping | TileSchedule, seed: int = 0
-                     ) -> FunctionalReport:
-    """Run the functional mode on seeded random INT8 operands and compare it exactly with
+def check_functional(layer: Layer, mapping: Mapping | TileSchedule, seed: int = 0,
+                     weights: np.ndarray | CompressedLayer | None = None) -> FunctionalReport:
+    """Run the functional mode on seeded random INT8 activations and compare it exactly with
     :func:`conv2d_reference`.  Raises :class:`EwssimError` naming the layer and the first
-    differing element; returns a short report otherwise."""
+    differing element; returns a short report otherwise.
+
+    ``weights``: ``None`` -- seeded random INT8 weights; an integer array -- those weights (e.g.
+    the decoded INT8 weights of a codebook layer); a
+    :class:`~ewssim.compress.format.CompressedLayer` -- the schedule runs the weights the loader
+    model decodes (:func:`loader_weights`) and the reference convolution uses ``cl.decode()``.
+    """
     schedule = mapping.schedule if isinstance(mapping, Mapping) else mapping
     x, w = random_operands(layer, seed)
-    got = run_functional(layer, schedule, x, w)
-    want = conv2d_reference(x, w, layer)
+    if isinstance(weights, CompressedLayer):
+        _check_compressed(layer, weights)
+        w_run, w_ref = weights, weights.decode()[0]
+    elif weights is not None:
+        w_run = w_ref = weights
+    else:
+        w_run = w_ref = w
+    got = run_functional(layer, schedule, x, w_run)
+    want = conv2d_reference(x, w_ref, layer)
     if got.shape != want.shape:
         raise EwssimError(f"layer '{layer.name}': functional output shape {got.shape} differs "
                           f"from the reference {want.shape}")

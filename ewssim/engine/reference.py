@@ -1,45 +1,64 @@
 """Cycle-by-cycle reference of the systolic array and its weight path, for ONE layer.
 
-An independent implementation of docs/model-reference.md sections 1-3 (it does not use
+An independent implementation of docs/model-reference.md sections 1-3 and 6 (it does not use
 :mod:`ewssim.hw.array`): the clock advances one cycle at a time and every PE's state is a numpy
-array over the ``L x H`` array.  It exists to prove that the fast model (closed form per tile plus
-a scan over tiles) is exact; it is slow (a few numpy operations per cycle), so use it on small
-layers only.
+array over the ``L x H`` physical array.  It exists to prove that the fast model (closed form per
+tile plus a scan over tiles) is exact; it is slow (a few numpy operations per cycle), so use it on
+small layers only.
 
 State per cycle:
 
-* the **left-edge feeder**: row 0 receives tile ``k``'s slot ``s = q*t + tau`` at cycle
-  ``base_k + s``; row ``i`` receives what row 0 received ``i`` cycles earlier (the skew
+* the **left-edge feeder**: physical row 0 receives tile ``k``'s slot ``s = q*t + tau`` at cycle
+  ``base_k + s``; physical row ``i`` receives what row 0 received ``i`` cycles earlier (the skew
   register).  A tile starts when the previous one has finished entering row 0 and its own load
   has ended;
-* per row, the **ARF window** at the left edge: the activation tags of the previous pixel and of
-  the current one.  An activation not in the window is read from L1 (zero padding counts);
-  the window restarts at the first pixel of every tile;
-* per PE: the activation register (value, tile, slot; moves right one column per cycle), the
-  **tile pointer** (the tile of the last activation seen), the **WRF** (``wrf_depth // taps``
-  slots of ``taps`` entries, each tagged with the weight set it holds), the local accumulator
+* per *logical* reduction row, the **ARF window** at the left edge: the activation tags of the
+  previous pixel and of the current one.  An activation not in the window is read from L1 (zero
+  padding counts); the window restarts at the first pixel of every tile.  A logical row is fed
+  when the first physical row of its mux group receives the slot;
+* per PE: the activation register (tile, slot; moves right one column per cycle -- on the
+  sparsity-aware array it stands for the ``M`` activations of the PE's mux group, of which the
+  ``M:1`` mux picks one), the **tile pointer** (the tile of the last activation seen), the
+  **WRF** (``wrf_depth // taps`` slots of ``taps`` entries, each tagged with the weight set it
+  holds, plus the mux select and whether the entry holds a real weight), the local accumulator
   and the **psum register** (value and (tile, pixel) tag; moves down one row per cycle);
-* the **weight loader**: one load at a time in tile order; ``"lines"`` mode writes one line
-  (one column's ``L`` PEs, one tap) every ``line_cycles`` cycles, column by column, tap by tap;
-  ``"rows"`` mode shifts weights in from the top edge, one row per cycle, ``L`` cycles.  A load
-  starts when the loader is idle and, with double buffering, the tile named by the released
-  slot has started in the bottom row (without: every earlier tile's last result is out);
+* the **weight loader**: one load at a time in tile order; ``"lines"`` mode reads one line (one
+  column's weights for one tap) every ``line_cycles`` cycles, column by column, tap by tap, and
+  writes it into the column's PEs ``load_latency`` cycles after the line's last read cycle
+  (docs/model-reference.md section 2, "Weight loads"); ``"rows"`` mode shifts weights in from
+  the top edge, one row per cycle, ``L`` cycles.  A load starts when the loader is idle and,
+  with double buffering, the tile named by the released slot has started in the bottom row
+  (without: every earlier tile's last result is out).  Codebook weights (a
+  :class:`~ewssim.compress.format.CompressedLayer`) come THROUGH the weight-loader model
+  (:class:`ewssim.hw.loader.WeightLoader`: indices, masks and signs read from the stored bits,
+  codewords from the CRF), at most ``crf.ports`` sub-vectors per cycle;
 * the WRF slots are allocated with our own LRU (empty slot first); every MAC checks that its
   PE's slot holds the set of the tile it computes (written in an earlier cycle), so a schedule
   that runs a tile whose weights are not resident, or overwrites weights still in use, raises;
 * results leave the bottom row and accumulate into the PRF (chunked order) or the L1 output
   buffer (streaming order), where partial-sum reads/writes and output writes are counted.
+
+The **sparsity-aware array** (MVQ; ``schedule.logical_rows != schedule.rows``): each column has
+``rows`` physical PEs; an ``M``-group of logical reduction rows is held by ``N`` physical PEs,
+each holding a kept value and its position in the group and picking the matching activation of
+the group's ``M`` with an ``M:1`` mux.  The partial sum crosses the ``rows`` physical PEs; a
+tile covers ``logical_rows = rows * M / N`` reduction units.  Dense layers on that array use the
+physical PEs as a dense array (``logical_rows == rows``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ewssim.compress.format import CompressedLayer
 from ewssim.engine.functional import conv_view, unit_fields
 from ewssim.errors import EwssimError
 from ewssim.hw.array import TileSchedule
+from ewssim.hw.loader import LoaderCounters, WeightLoader, line_subvectors
 from ewssim.workload.layers import Layer
 
 
@@ -53,10 +72,15 @@ class ReferenceResult:
     starts: np.ndarray           # base cycle of every tile
     output: np.ndarray           # int64, layout of ewssim.engine.functional
     act_reads: int = 0           # activations read from L1 at the left edge
-    weight_reads: int = 0        # real weights read by the loader
+    weight_reads: int = 0        # real (logical) weights loaded: INT8 reads, or d per sub-vector
     psum_reads: int = 0          # partial sums read back from the L1 output buffer
     psum_writes: int = 0         # partial sums written to the L1 output buffer
     out_writes: int = 0          # finished outputs written
+    executed_macs: int = 0       # physical PE MACs on real weights (padded taps, unused PEs: 0)
+    crf_reads: int = 0           # CRF lookups (the CRF's own counter, codebook layers)
+    crf_cycles: int = 0          # cycles in which the CRF served at least one lookup
+    weight_l1_bytes: int = 0     # codebook layers: loader L1 bits, rounded up to bytes per load
+    loader: LoaderCounters = field(default_factory=LoaderCounters)  # loader activity (deltas)
     loads: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # tile loads weights
     load_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     release: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -92,13 +116,46 @@ def _lru(set_ids: list[int], slots: int, forced: np.ndarray | None = None
     return slot_of_tile, loads, release
 
 
-def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray, *,
-             wrf_depth: int, double_buffer: bool, psums_in_prf: bool = False,
-             prf_depth: int | None = None, line_cycles: int = 1, load_mode: str = "lines",
-             drain_full_width: bool = False, check_schedule: bool = True,
-             max_cycles: int = 5_000_000) -> ReferenceResult:
+def _counter_delta(after: LoaderCounters, before: LoaderCounters) -> LoaderCounters:
+    return LoaderCounters(**{k: getattr(after, k) - getattr(before, k)
+                             for k in before.__dataclass_fields__})
+
+
+def _tile_line_cycles(line_cycles, used_rows: np.ndarray) -> np.ndarray:
+    """Per-tile cycles per line from an int, a function of the used logical rows (as
+    :func:`ewssim.dataflow.tiling.build_schedule`) or an explicit per-tile array."""
+    if callable(line_cycles):
+        lc = np.asarray(line_cycles(used_rows), dtype=np.int64)
+    else:
+        lc = np.asarray(line_cycles, dtype=np.int64)
+    lc = np.broadcast_to(lc, used_rows.shape).astype(np.int64)
+    if lc.size and int(lc.min()) < 1:
+        raise ReferenceSimError(f"line_cycles must be >= 1, got {int(lc.min())}")
+    return lc
+
+
+def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
+             w: np.ndarray | CompressedLayer, *, wrf_depth: int, double_buffer: bool,
+             psums_in_prf: bool = False, prf_depth: int | None = None,
+             line_cycles: int | np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
+             load_latency: int | None = None, load_mode: str = "lines",
+             drain_full_width: bool = False, loader: WeightLoader | None = None,
+             check_schedule: bool = True, max_cycles: int = 5_000_000) -> ReferenceResult:
     """Run ``schedule`` cycle by cycle on operands ``x``, ``w`` (layouts:
     :mod:`ewssim.engine.functional`).
+
+    ``w``: integer weights, or a :class:`~ewssim.compress.format.CompressedLayer`.  A dense
+    compressed layer runs its INT8 weights; a codebook layer (vq, mvq, casec, ssvq) is decoded
+    line by line by ``loader`` (default: ``WeightLoader.for_layer(w, line_length=logical
+    rows)``), sparse output (values + positions) on the sparsity-aware array, dense output on a
+    dense array.
+
+    ``line_cycles``: cycles per line -- an int, a function of each tile's used logical rows (as
+    ``build_schedule``) or a per-tile array; default 1, or for a codebook layer the loader's
+    ``crf.line_cycles(ceil(used_rows / d))``.  ``load_latency``: decode pipeline cycles added to
+    every load (default 0, or ``loader.latency`` for a codebook layer).  A line's sub-vectors
+    are served by the CRF's ports, ``crf.ports`` per cycle; a line that does not fit its
+    ``line_cycles`` raises.
 
     ``double_buffer`` is the WRF double-buffering switch as configured (it is off anyway when
     the WRF holds fewer than two sets); ``psums_in_prf`` says the psums of a tile's pixels stay
@@ -111,21 +168,78 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
     resident, or overwritten while in use).
     """
     s = schedule
-    view = conv_view(layer, x, w)
     la = layer
-    L, H, t = s.rows, s.cols, s.taps
+    Lp, H, t = s.rows, s.cols, s.taps
+    Ll = s.logical_rows or Lp
     n_tiles = len(s)
     if load_mode not in ("lines", "rows"):
         raise ReferenceSimError(f"unknown load mode {load_mode!r}")
+
+    # ------------------------------------------------------------------ weights and loader
+    cl: CompressedLayer | None = None
+    if isinstance(w, CompressedLayer):
+        if tuple(w.weight_shape) != tuple(la.weight_shape):
+            raise ReferenceSimError(f"layer '{la.name}': compressed weights have shape "
+                                    f"{tuple(w.weight_shape)}, the layer {la.weight_shape}")
+        if w.is_dense:
+            w = w.int8_weights
+        else:
+            cl = w
+    sparse = Ll != Lp
+    if cl is None:
+        if sparse:
+            raise ReferenceSimError(f"layer '{la.name}': the sparsity-aware array "
+                                    f"({Ll} logical rows on {Lp} physical) needs N:M-pruned "
+                                    "codebook weights (a CompressedLayer)")
+        view = conv_view(layer, x, w)
+        loader = None
+        d = q = 1
+        gN = gM = 1
+    else:
+        if la.kind == "matmul":
+            raise ReferenceSimError(f"layer '{la.name}': a matmul has no codebook weights")
+        if cl.padded_channels != cl.channels:
+            raise ReferenceSimError(f"layer '{la.name}': channels {cl.channels} are not a "
+                                    f"multiple of d={cl.d} (fit=pad is not modelled here)")
+        if load_mode != "lines":
+            raise ReferenceSimError("codebook weights are loaded line by line (load_mode "
+                                    "'lines')")
+        view = conv_view(layer, x, np.zeros(la.weight_shape, np.int64))
+        if loader is None:
+            loader = WeightLoader.for_layer(cl, line_length=Ll)
+        loader.begin_layer(cl)
+        d = cl.d
+        q = loader.q
+        if sparse:
+            if not cl.is_pruned:
+                raise ReferenceSimError(f"layer '{la.name}': the sparsity-aware array needs "
+                                        "N:M-pruned weights")
+            gN, gM = cl.nm
+            if Ll * gN != Lp * gM:
+                raise ReferenceSimError(f"{Ll} logical rows on {Lp} physical PEs do not match "
+                                        f"N:M = {gN}:{gM}")
+        else:
+            gN = gM = 1
+        if line_cycles is None:
+            crf = loader.crf
+            line_cycles = lambda rows: crf.line_cycles(-(-rows // d))  # noqa: E731
+        if load_latency is None:
+            load_latency = loader.latency
+    if line_cycles is None:
+        line_cycles = 1
+    load_latency = int(load_latency or 0)
+    if load_latency < 0:
+        raise ReferenceSimError(f"load_latency must be >= 0, got {load_latency}")
+
     units = unit_fields(layer, t)
     if s.units.shape == units.shape and not np.array_equal(s.units, units):
         raise ReferenceSimError(f"layer '{la.name}': the schedule's unit table differs from the "
-                             "model reference's unit order")
+                                "model reference's unit order")
     slots = max(1, wrf_depth // t)
     db = double_buffer and slots >= 2
     if db != s.double_buffer:
         raise ReferenceSimError(f"layer '{la.name}': double buffering is {db} here, "
-                             f"{s.double_buffer} in the schedule")
+                                f"{s.double_buffer} in the schedule")
 
     # ------------------------------------------------------------------ per-tile constants
     xp = view.padded_input()
@@ -135,12 +249,16 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
     n_ch = xp.shape[1]
 
     P = (s.p1 - s.p0).astype(np.int64)
-    used_rows = ((s.g1 - s.g0) * (s.u1 - s.u0)).astype(np.int64)
+    used_rows = ((s.g1 - s.g0) * (s.u1 - s.u0)).astype(np.int64)   # logical
     used_cols = ((s.g1 - s.g0) * (s.n1 - s.n0)).astype(np.int64)
+    lcs = _tile_line_cycles(line_cycles, used_rows)
     set_key: dict[tuple, int] = {}
     set_ids = []
-    W = np.zeros((n_tiles, L, H, t), np.int64)          # weights each tile puts in each PE
-    real = np.zeros((n_tiles, L, H, t), bool)           # real (non-padded) weights
+    dense_w = cl is None
+    W = np.zeros((n_tiles, Lp, H, t) if dense_w else (0,), np.int64)  # dense: weight per PE
+    real = np.zeros((n_tiles, Lp, H, t) if dense_w else (0,), bool)   # dense: real weight
+    line_ids: list[np.ndarray] = []      # codebook: (used_cols, t, blocks) sub-vector ids, -1
+    line_row: list[np.ndarray] = []      # codebook: (used_cols, blocks) first logical row
     col_och = np.full((n_tiles, H), -1, np.int64)       # output channel of every used column
     tag_off = np.zeros(n_tiles + 1, np.int64)           # flat offsets of the feed tables
     tags, vals = [], []
@@ -148,12 +266,12 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
         g0, g1 = int(s.g0[k]), int(s.g1[k])
         n0, n1, u0, u1 = int(s.n0[k]), int(s.n1[k]), int(s.u0[k]), int(s.u1[k])
         nu, nc = u1 - u0, n1 - n0
-        if used_rows[k] > L or used_cols[k] > H:
+        if used_rows[k] > Ll or used_cols[k] > H:
             raise ReferenceSimError(f"tile {k} needs {used_rows[k]}x{used_cols[k]} PEs, the array "
-                                 f"has {L}x{H}")
+                                    f"has {Ll}x{H}")
         set_ids.append(set_key.setdefault((g0, g1, n0, n1, u0, u1), len(set_key)))
-        tag = np.full((L, int(P[k]) * t), -1, np.int64)
-        val = np.zeros((L, int(P[k]) * t), np.int64)
+        tag = np.full((Ll, int(P[k]) * t), -1, np.int64)
+        val = np.zeros((Ll, int(P[k]) * t), np.int64)
         pix = np.arange(int(s.p0[k]), int(s.p1[k]))
         b, rem = np.divmod(pix, ohw)
         oh, ow = np.divmod(rem, la.out_w)
@@ -166,7 +284,7 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
                 c, r, s0 = (int(v) for v in units[u0 + iu])
                 for tau in range(t):
                     kc = s0 + tau
-                    if kc < la.kernel_w:
+                    if kc < la.kernel_w and dense_w:
                         W[k, i, jg * nc:(jg + 1) * nc, tau] = view.w[
                             g * view.n_g + n0:g * view.n_g + n1, c, r, kc]
                         real[k, i, jg * nc:(jg + 1) * nc, tau] = True
@@ -178,6 +296,23 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
                     v = np.zeros(len(pix), np.int64)
                     v[inside] = xp[b[inside], ch, ih[inside], iw[inside]]
                     val[i, tau::t] = v
+        if not dense_w:
+            # the lines of this tile: column j (packed group jg), tap tau, sub-vector blocks
+            if u0 % d or nu % d:
+                raise ReferenceSimError(f"tile {k}: reduction units {u0}:{u1} are not aligned "
+                                        f"to sub-vectors of d={d}")
+            nb = nu // d
+            ub = units[u0:u1:d]                                       # (nb, 3)
+            cols_j = np.arange(int(used_cols[k]))
+            jg = cols_j // nc
+            o = (g0 + jg) * view.n_g + n0 + cols_j % nc               # (used_cols,)
+            kcol = ub[None, :, 2] + np.arange(t)[:, None]             # (t, nb)
+            ok = kcol < la.kernel_w
+            ids = line_subvectors(cl, o[:, None, None], ub[None, None, :, 1],
+                                  np.where(ok, kcol, 0)[None], (ub[:, 0] // d)[None, None, :],
+                                  1)[..., 0]
+            line_ids.append(np.where(ok[None], ids, -1))
+            line_row.append(jg[:, None] * nu + np.arange(nb)[None, :] * d)
         tags.append(tag.ravel())
         vals.append(val.ravel())
         tag_off[k + 1] = tag_off[k] + tag.size
@@ -192,15 +327,16 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
         k = int(np.flatnonzero(loads != sched_loads)[0])
         what = "loads" if loads[k] else "does not load"
         raise ReferenceSimError(f"layer '{la.name}': tile {k} {what} its weights under LRU with "
-                             f"{slots} slots, the schedule says the opposite")
+                                f"{slots} slots, the schedule says the opposite")
     if db and not np.array_equal(release[loads], s.release[loads]):
         k = int(np.flatnonzero(loads & (release != s.release))[0])
-        raise ReferenceSimError(f"layer '{la.name}': tile {k}'s load waits for tile {release[k]}, "
-                             f"the schedule says {s.release[k]}")
+        raise ReferenceSimError(f"layer '{la.name}': tile {k}'s load waits for tile "
+                                f"{release[k]}, the schedule says {s.release[k]}")
     if psums_in_prf and prf_depth is not None and int(P.max(initial=0)) > prf_depth:
         raise ReferenceSimError(f"a tile streams {int(P.max())} pixels, the PRF holds {prf_depth}")
-    load_len = (np.full(n_tiles, L, np.int64) if load_mode == "rows"
-                else used_cols * t * line_cycles)
+    n_lines = used_cols * t
+    load_len = (np.full(n_tiles, Lp, np.int64) if load_mode == "rows"
+                else n_lines * lcs + load_latency)
     load_list = [k for k in range(n_tiles) if loads[k]]
 
     # how many reduction folds contribute to every (pixel, output channel)
@@ -214,25 +350,30 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
     out = np.zeros((T, n_out), np.int64)
 
     # ------------------------------------------------------------------ state
-    edge_tile = np.full(L, -1, np.int64)      # what enters each row at the left edge
-    edge_slot = np.zeros(L, np.int64)
-    act_tile = np.full((L, H), -1, np.int64)
-    act_slot = np.zeros((L, H), np.int64)
-    act_val = np.zeros((L, H), np.int64)
-    ptr = np.full((L, H), -1, np.int64)       # per-PE tile pointer
-    wrf_set = np.full((L, H, slots, t), -1, np.int64)
-    wrf_w = np.zeros((L, H, slots, t), np.int64)
-    wrf_when = np.full((L, H, slots, t), -1, np.int64)   # cycle of the last write
-    acc = np.zeros((L, H), np.int64)
-    ps_val = np.zeros((L, H), np.int64)
-    ps_tile = np.full((L, H), -1, np.int64)
-    ps_q = np.full((L, H), -1, np.int64)
-    win_prev = np.full((L, t), -1, np.int64)
-    win_cur = np.full((L, t), -1, np.int64)
-    rows_idx = np.arange(L)
-    cols_idx = np.arange(H)
-    II, JJ = np.meshgrid(rows_idx, cols_idx, indexing="ij")
+    edge_tile = np.full(Lp, -1, np.int64)     # what enters each physical row at the left edge
+    edge_slot = np.zeros(Lp, np.int64)
+    act_tile = np.full((Lp, H), -1, np.int64)
+    act_slot = np.zeros((Lp, H), np.int64)
+    ptr = np.full((Lp, H), -1, np.int64)      # per-PE tile pointer
+    wrf_set = np.full((Lp, H, slots, t), -1, np.int64)
+    wrf_w = np.zeros((Lp, H, slots, t), np.int64)
+    wrf_sel = np.zeros((Lp, H, slots, t), np.int64)      # M:1 mux select (0 on a dense array)
+    wrf_real = np.zeros((Lp, H, slots, t), bool)         # entry holds a real weight
+    wrf_when = np.full((Lp, H, slots, t), -1, np.int64)  # cycle of the last write
+    acc = np.zeros((Lp, H), np.int64)
+    ps_val = np.zeros((Lp, H), np.int64)
+    ps_tile = np.full((Lp, H), -1, np.int64)
+    ps_q = np.full((Lp, H), -1, np.int64)
+    win_prev = np.full((Ll, t), -1, np.int64)
+    win_cur = np.full((Ll, t), -1, np.int64)
+    lrows = np.arange(Ll)
+    lead = (lrows // gM) * gN                 # physical row that feeds each logical row
+    grp_base = (np.arange(Lp) // gN) * gM     # first logical row of each physical row's group
+    II, JJ = np.meshgrid(np.arange(Lp), np.arange(H), indexing="ij")
     set_arr = np.asarray(set_ids, np.int64)
+    ports = loader.crf.ports if loader is not None else 1
+    cnt0 = replace(loader.counters) if loader is not None else None
+    crf0 = loader.crf.counters.reads if loader is not None else 0
 
     starts = np.full(n_tiles, -1, np.int64)
     ends = np.full(n_tiles, -1, np.int64)
@@ -241,15 +382,54 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
     load_end = np.full(n_tiles, -1, np.int64)    # last cycle of the load
     cur_load = -1
     next_load = 0
+    load_bits0 = 0                               # loader L1 bits at the start of the load
+    line_buf: list = []                          # decoded chunks of the current line
+    pending: deque = deque()                     # (write cycle, tile, column, tap, data)
     feed_tile, feed_slot = -1, 0              # row 0 feeder
     next_tile = 0
     res = ReferenceResult(cycles=0, starts=starts, output=out)
     finished = 0
     c = 0
+
+    def write_line(k: int, j: int, tau: int, data) -> None:
+        sl = int(slot_of_tile[k])
+        wrf_set[:, j, sl, tau] = set_ids[k]
+        wrf_when[:, j, sl, tau] = c
+        if dense_w:
+            wrf_w[:, j, sl, tau] = W[k, :, j, tau]
+            wrf_real[:, j, sl, tau] = real[k, :, j, tau]
+            wrf_sel[:, j, sl, tau] = 0
+            res.weight_reads += int(real[k, :, j, tau].sum())
+            return
+        col_w = np.zeros(Lp, np.int64)
+        col_sel = np.zeros(Lp, np.int64)
+        col_real = np.zeros(Lp, bool)
+        for rows0, v, pos in data:
+            res.weight_reads += d * len(rows0)
+            if sparse:
+                # sub-vector at logical rows r0..r0+d-1 -> physical PEs r0*N/M .. + q - 1;
+                # PE i of the sub-vector serves M-group i // N and muxes position pos - M*group
+                phys = (rows0 * gN // gM)[:, None] + np.arange(q)[None, :]
+                sel = pos - (np.arange(q) // gN * gM)[None, :]
+                if ((sel < 0) | (sel >= gM)).any():
+                    raise ReferenceSimError(f"tile {k}, column {j}, tap {tau}: the loader "
+                                            f"gave position(s) outside the PE's {gM}-group "
+                                            f"(positions {pos.tolist()})")
+                col_w[phys] = v
+                col_sel[phys] = sel
+                col_real[phys] = True
+            else:
+                rows = rows0[:, None] + np.arange(d)[None, :]
+                col_w[rows] = v
+                col_real[rows] = True
+        wrf_w[:, j, sl, tau] = col_w
+        wrf_sel[:, j, sl, tau] = col_sel
+        wrf_real[:, j, sl, tau] = col_real
+
     while finished < n_tiles:
         if c > max_cycles:
             raise ReferenceSimError(f"layer '{la.name}': no progress after {max_cycles} cycles "
-                                 f"(tile {next_tile} waits, load queue at {next_load})")
+                                    f"(tile {next_tile} waits, load queue at {next_load})")
         # ---- 1. row-0 feeder: continue the current tile or start the next one
         if feed_tile >= 0 and feed_slot + 1 < P[feed_tile] * t:
             feed_slot += 1
@@ -264,17 +444,16 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
         edge_slot[1:] = edge_slot[:-1]
         edge_tile[0], edge_slot[0] = feed_tile, feed_slot
 
-        # ---- 2. left edge: ARF window, L1 reads, activation values
-        fed = edge_tile >= 0
-        in_val = np.zeros(L, np.int64)
+        # ---- 2. left edge: ARF window of every logical row, L1 reads
+        e_tile, e_slot = edge_tile[lead], edge_slot[lead]
+        fed = e_tile >= 0
         if fed.any():
-            ek = np.where(fed, edge_tile, 0)
-            flat = tag_off[ek] + rows_idx * (P[ek] * t) + edge_slot
+            ek = np.where(fed, e_tile, 0)
+            flat = tag_off[ek] + lrows * (P[ek] * t) + e_slot
             need = np.where(fed, tag_flat[np.where(fed, flat, 0)], -1)
-            in_val = np.where(fed, val_flat[np.where(fed, flat, 0)], 0)
-            tau = edge_slot % t
+            tau = e_slot % t
             start_pix = fed & (tau == 0)
-            restart = start_pix & (edge_slot == 0)
+            restart = start_pix & (e_slot == 0)
             win_prev[start_pix] = win_cur[start_pix]
             win_prev[restart] = -1
             win_cur[start_pix] = -1
@@ -284,21 +463,19 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
             win_cur[used, tau[used]] = need[used]
         act_tile[:, 1:] = act_tile[:, :-1]
         act_slot[:, 1:] = act_slot[:, :-1]
-        act_val[:, 1:] = act_val[:, :-1]
         act_tile[:, 0] = edge_tile
         act_slot[:, 0] = edge_slot
-        act_val[:, 0] = in_val
 
-        # ---- 3. PEs: tile pointer, WRF check, MAC, psum
+        # ---- 3. PEs: tile pointer, WRF check, mux, MAC, psum
         valid = act_tile >= 0
-        new_ps_tile = np.full((L, H), -1, np.int64)
+        new_ps_tile = np.full((Lp, H), -1, np.int64)
         if valid.any():
             if (act_tile[valid] < ptr[valid]).any():
                 raise ReferenceSimError("a PE saw tiles out of order")
             ptr = np.where(valid, act_tile, ptr)
             kk = np.where(valid, act_tile, 0)
             tau = act_slot % t
-            q = act_slot // t
+            q_pix = act_slot // t
             col_used = valid & (JJ < used_cols[kk])
             sl = slot_of_tile[kk]
             wset = wrf_set[II, JJ, sl, tau]
@@ -310,23 +487,29 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
                     f"WRF slot {sl[i, j]} holds set {wset[i, j]} (want {set_arr[kk[i, j]]}): "
                     "weights not resident")
             wv = np.where(col_used, wrf_w[II, JJ, sl, tau], 0)
-            prod = wv * act_val
+            # the activation register carries the M activations of the PE's mux group (tile,
+            # slot); the mux picks logical row grp_base + select of that tile's feed table
+            lrow = grp_base[:, None] + wrf_sel[II, JJ, sl, tau]
+            a_val = np.where(valid, val_flat[np.where(
+                valid, tag_off[kk] + lrow * (P[kk] * t) + act_slot, 0)], 0)
+            res.executed_macs += int((col_used & wrf_real[II, JJ, sl, tau]).sum())
+            prod = wv * a_val
             acc = np.where(valid, np.where(tau == 0, prod, acc + prod), acc)
             fin = valid & (tau == t - 1)
-            above = np.zeros((L, H), np.int64)
+            above = np.zeros((Lp, H), np.int64)
             above[1:] = ps_val[:-1]
-            if L > 1:
-                bad = fin[1:] & ((ps_tile[:-1] != act_tile[1:]) | (ps_q[:-1] != q[1:]))
+            if Lp > 1:
+                bad = fin[1:] & ((ps_tile[:-1] != act_tile[1:]) | (ps_q[:-1] != q_pix[1:]))
                 if bad.any():
                     i, j = (int(v) for v in np.argwhere(bad)[0])
                     raise ReferenceSimError(f"cycle {c}: PE ({i + 1}, {j}) missed its psum")
             ps_val = np.where(fin, acc + above, 0)
             new_ps_tile = np.where(fin, act_tile, -1)
-            ps_q = np.where(fin, q, -1)
+            ps_q = np.where(fin, q_pix, -1)
             # ---- results leave the bottom row
-            out_j = np.flatnonzero(fin[L - 1])
+            out_j = np.flatnonzero(fin[Lp - 1])
             for j in out_j.tolist():
-                k = int(act_tile[L - 1, j])
+                k = int(act_tile[Lp - 1, j])
                 if j >= used_cols[k]:
                     if drain_full_width:
                         remaining[k] -= 1
@@ -334,11 +517,11 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
                             ends[k] = c
                             finished += 1
                     continue
-                p = int(s.p0[k]) + int(q[L - 1, j])
+                p = int(s.p0[k]) + int(q_pix[Lp - 1, j])
                 o = int(col_och[k, j])
                 if done[p, o] and not psums_in_prf:
                     res.psum_reads += 1
-                out[p, o] += ps_val[L - 1, j]
+                out[p, o] += ps_val[Lp - 1, j]
                 done[p, o] += 1
                 if done[p, o] == needed[p, o]:
                     res.out_writes += 1
@@ -355,40 +538,72 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray, w: np.ndarray,
             k = load_list[next_load]
             if db:
                 r = int(release[k])
-                ok = r < 0 or ptr[L - 1, 0] >= r
+                ok = r < 0 or ptr[Lp - 1, 0] >= r
             else:
                 ok = bool(np.all((ends[:k] >= 0) & (ends[:k] < c)))
             if ok:
                 cur_load, load_start[k] = k, c
                 next_load += 1
+                if loader is not None:
+                    load_bits0 = loader.counters.l1_bits_read
         if cur_load >= 0:
             k = cur_load
             m = c - int(load_start[k])
             sl = int(slot_of_tile[k])
             if load_mode == "lines":
-                if m % line_cycles == 0:
-                    line = m // line_cycles
+                lc = int(lcs[k])
+                if m < n_lines[k] * lc:
+                    # CRF read phase of line m // lc: up to `ports` sub-vectors per cycle
+                    line, phase = divmod(m, lc)
                     j, tau = divmod(line, t)
-                    wrf_set[:, j, sl, tau] = set_ids[k]
-                    wrf_w[:, j, sl, tau] = W[k, :, j, tau]
-                    wrf_when[:, j, sl, tau] = c
-                    res.weight_reads += int(real[k, :, j, tau].sum())
+                    data = None
+                    if not dense_w:
+                        ids = line_ids[k][j, tau]
+                        keep = ids >= 0
+                        ids, rows0 = ids[keep], line_row[k][j][keep]
+                        if ids.size > lc * ports:
+                            raise ReferenceSimError(
+                                f"tile {k}: a line of {ids.size} sub-vectors cannot be read "
+                                f"by {ports} CRF port(s) in {lc} cycle(s)")
+                        part = slice(phase * ports, (phase + 1) * ports)
+                        if ids[part].size:
+                            res.crf_cycles += 1
+                            if sparse:
+                                v, pos = loader.decode(cl, ids[part])
+                            else:
+                                v, pos = loader.decode_dense(cl, ids[part]), None
+                            line_buf.append((rows0[part], v.astype(np.int64), pos))
+                        if phase == lc - 1:
+                            data, line_buf = line_buf, []
+                    if phase == lc - 1:
+                        pending.append((c + load_latency, k, j, tau, data))
             else:  # rows: shift from the top; row i holds its own weights after the last shift
                 if m == 0:
                     res.weight_reads += int(real[k].sum())
-                if m == L - 1:
+                if m == Lp - 1:
                     wrf_set[:, :, sl, :] = set_ids[k]
                     wrf_w[:, :, sl, :] = W[k]
+                    wrf_real[:, :, sl, :] = real[k]
                     wrf_when[:, :, sl, :] = c
                 else:
                     wrf_set[:m + 1, :, sl, :] = -2     # in transit
                     wrf_when[:m + 1, :, sl, :] = c
-            if m == load_len[k] - 1:
-                load_end[k] = c
-                cur_load = -1
+        while pending and pending[0][0] == c:      # decode pipeline: write lines into PEs
+            _, kw_, j, tau, data = pending.popleft()
+            write_line(kw_, j, tau, data)
+        if cur_load >= 0 and c - int(load_start[cur_load]) == load_len[cur_load] - 1:
+            load_end[cur_load] = c
+            if loader is not None:
+                res.weight_l1_bytes += (loader.counters.l1_bits_read - load_bits0 + 7) // 8
+            cur_load = -1
         c += 1
 
+    if pending:
+        raise ReferenceSimError("lines left in the decode pipeline after the last tile")
     res.cycles = int(ends.max(initial=-1)) + 1 + int(s.extra_cycles)
     res.output = view.output_from_pixels(out)
     res.loads, res.load_starts, res.release, res.ends = loads, load_start, release, ends
+    if loader is not None:
+        res.loader = _counter_delta(loader.counters, cnt0)
+        res.crf_reads = loader.crf.counters.reads - crf0
     return res
