@@ -402,3 +402,20 @@ def test_check_functional_catches_a_loader_fault(monkeypatch):
     monkeypatch.setattr(WeightLoader, "_decode", swapped)
     with pytest.raises(EwssimError, match="differs from the reference"):
         check_functional(layer, mapping, 0, weights=cl)
+
+
+@pytest.mark.xfail(strict=True, reason="traffic.crf_reload_bytes counts every codebook group "
+                   "once (plus its scale); the CRF of model-reference.md section 6 holds one "
+                   "group by default and reloads a slot whenever a lookup switches group")
+def test_crf_reload_bytes_with_two_codebook_groups():
+    layer = Layer("c", "conv", 4, 4, 16, 4, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1)
+    arch = make_arch("mvq", rows=8, cols=4, d=8, k=8, nm=(2, 4), groups=2)
+    cl = compress(layer, arch)
+    mapping = get_dataflow("mvq").plan(layer, arch, LayerFormat.from_compressed(cl))
+    s = mapping.schedule
+    loader = own_loader(cl, arch, s.logical_rows)
+    x, _ = random_operands(layer, 0)
+    simulate(layer, s, x, cl, loader=loader, wrf_depth=arch.array.wrf_depth,
+             double_buffer=s.double_buffer, psums_in_prf=mapping.psums_in_prf)
+    # 6 loads, each switching group 0 -> 1 -> (next load) 0: 12 reloads of k*d = 64 B
+    assert loader.crf.counters.reload_bytes == mapping.traffic.crf_reload_bytes
