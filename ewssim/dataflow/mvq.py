@@ -50,12 +50,13 @@ class MVQ(EWS):
         return physical, physical * m // n if pruned else physical
 
     def loader(self, arch: ArchConfig, fmt: LayerFormat) -> WeightLoader:
-        """The weight path of this layer: a CRF of the layer's ``k``, ``d`` with the configured
-        ports over the logical line length, and the loader's decode pipeline."""
+        """The weight path of this layer: a CRF holding all of the layer's codebook groups (each
+        ``k`` x ``d``) with the configured ports over the logical line length, and the loader's
+        decode pipeline."""
         _, logical = self.rows(arch, fmt)
         w = arch.weights
         crf = CodebookRegisterFile(fmt.k, fmt.d, line_length=logical,
-                                   ports=w.crf_ports or None)
+                                   ports=w.crf_ports or None, groups=fmt.codebook_groups)
         return WeightLoader(crf, *fmt.nm, fmt.d, fmt.mask_encoding, fmt.signs,
                             crf_latency=w.crf_latency_cycles,
                             lzc_stage_cycles=w.lzc_stage_cycles,

@@ -65,7 +65,8 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
     Weights: an INT8 load reads its real weights; a codebook load reads, per sub-vector of
     ``d`` logical positions, the index, mask and sign bits (rounded up to bytes once per
     tile), does one CRF read, and -- bitmap masks -- ``N`` LZC evaluations per ``M``-group; the
-    codebook itself is read into the CRF once per layer.  ``executed_macs``: every logical PE
+    codebook groups are read from L1 once per layer (with their float32 scales, which go to
+    the output path) and written into the CRF, which holds all of them.  ``executed_macs``: every logical PE
     multiplies on a dense array; the sparsity-aware array skips the pruned ``(M - N) / M``.
     """
     d = arch.data
@@ -96,7 +97,7 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
                                    mask_encoding=fmt.mask_encoding, signs=fmt.signs)
         t.l1_weight_read_bytes = int(np.sum(tile_bytes)) + fmt.codebook_bytes
         t.crf_reads = int(sub.sum())
-        t.crf_reload_bytes = fmt.codebook_bytes
+        t.crf_reload_bytes = fmt.bits.codebook_bits // 8  # all groups, once per layer
         if fmt.pruned:
             if fmt.mask_encoding == "bitmap":
                 t.lzc_decodes = int(sub.sum()) * (fmt.d // m) * n
