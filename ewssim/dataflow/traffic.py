@@ -66,8 +66,9 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
     ``d`` logical positions, the index, mask and sign bits (rounded up to bytes once per
     tile), does one CRF read, and -- bitmap masks -- ``N`` LZC evaluations per ``M``-group; the
     codebook groups are read from L1 once per layer (with their float32 scales, which go to
-    the output path) and written into the CRF, which holds all of them.  ``executed_macs``: every logical PE
-    multiplies on a dense array; the sparsity-aware array skips the pruned ``(M - N) / M``.
+    the output path) and written into the CRF, which holds all of them.  ``executed_macs``:
+    every logical PE multiplies on a dense array; the sparsity-aware array skips the pruned
+    ``(M - N) / M``.
     """
     d = arch.data
     groups_in_tile = s.g1 - s.g0
