@@ -14,10 +14,11 @@ from ewssim import __version__
 from ewssim.errors import EwssimError, InputError
 
 from . import compress as _compress
+from . import report as _report
 from . import run as _run
 from . import workload as _workload
 
-_GROUPS = [_workload, _compress, _run]
+_GROUPS = [_workload, _compress, _run, _report]
 
 
 class _Parser(argparse.ArgumentParser):
