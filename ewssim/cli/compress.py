@@ -12,14 +12,14 @@ import re
 
 from ewssim.errors import InputError
 
-_METHODS = ("mvq", "vq", "ssvq", "casec", "dense")
+_METHODS = ("mvq", "vq", "ssvq", "casec", "dense", "dbb")
 _ENCODINGS = ("bitmap", "positions", "combinatorial")
 _FITS = ("dense", "pad", "error")
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "compress", help="compress a network's weights (MVQ, VQ, SSVQ, case C, INT8)",
+        "compress", help="compress a network's weights (MVQ, VQ, SSVQ, case C, INT8, DBB)",
         description="Compress every weighted layer of a network into DIR (one .npz per layer + "
                     "manifest.json; format in docs/compression.md), or inspect such a DIR "
                     "with `ewssim compress inspect DIR`.")
@@ -27,19 +27,20 @@ def register(sub) -> None:
     p.add_argument("--method", choices=_METHODS, default="mvq",
                    help="mvq (prune + masked k-means, default), vq (plain k-means), ssvq "
                         "(sign split + k-means on |W|), casec (prune + k-means with zeros), "
-                        "dense (INT8)")
-    p.add_argument("--nm", metavar="N:M", help="N:M pruning (default 1:4 for mvq/casec, none "
-                                               "for vq/ssvq; N=M means no pruning)")
+                        "dense (INT8), dbb (S2TA density-bound blocks: N:M-pruned INT8, "
+                        "N = NNZ per block of M = BZ channels)")
+    p.add_argument("--nm", metavar="N:M", help="N:M pruning (default 1:4 for mvq/casec, 4:8 for "
+                                               "dbb, none for vq/ssvq; N=M means no pruning)")
     p.add_argument("--k", type=int, metavar="K", help="codewords, a power of two (default 256; "
-                                                      "ssvq 16)")
+                                                      "ssvq 16; not for dbb)")
     p.add_argument("--d", type=int, metavar="D", help="sub-vector length, a multiple of M "
-                                                      "(default 8)")
+                                                      "(default 8; not for dbb: its block is M)")
     p.add_argument("--weights", default="synthetic", metavar="synthetic|PATH",
                    help="synthetic (seeded, default) or a .npz/.npy/.safetensors file or a "
                         "directory of <layer>.npy")
     p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights and k-means")
-    p.add_argument("--mask-encoding", choices=_ENCODINGS, default="bitmap",
-                   help="how N:M masks are stored and counted (default bitmap)")
+    p.add_argument("--mask-encoding", choices=_ENCODINGS, default=None,
+                   help="how N:M masks are stored and counted (default bitmap; dbb positions)")
     p.add_argument("--codebook-groups", type=int, default=1, metavar="G",
                    help="codebooks per layer, over G blocks of output channels (default 1)")
     p.add_argument("--fit", choices=_FITS, default="dense",
@@ -78,6 +79,13 @@ def _cmd_compress(args) -> int:
     for flag, val in (("--workload", args.workload), ("--out", args.out)):
         if not val:
             raise InputError("is required", source="command line", field=flag)
+    if args.method == "dbb":
+        for flag, val, ok in (("--k", args.k, None), ("--d", args.d, None),
+                              ("--codebook-groups", args.codebook_groups, 1)):
+            if val is not None and val != ok:
+                raise InputError("does not apply to dbb (no codebook; the block size is M of "
+                                 "--nm)", source="command line", field=flag,
+                                 allowed="leave out" + (f" or {ok}" if ok else ""))
     settings = Settings.for_method(
         args.method, nm=_parse_nm(args.nm), k=args.k, d=args.d,
         mask_encoding=args.mask_encoding, codebook_groups=args.codebook_groups, fit=args.fit,
@@ -119,17 +127,20 @@ def _cmd_inspect(args) -> int:
         print(json.dumps(rep, indent=1))
         return 0
     st = rep["settings"]
+    fmt = (f"block {st.get('d')}" if st.get("method") == "dbb" else
+           f"k {st.get('k')}, d {st.get('d')}, codebook groups {st.get('codebook_groups')}")
     print(f"network {rep['network']} ({args.dir}): method {st.get('method')}, "
-          f"N:M {':'.join(map(str, st.get('nm', [])))}, k {st.get('k')}, d {st.get('d')}, "
-          f"mask {st.get('mask_encoding')}, codebook groups {st.get('codebook_groups')}, "
-          f"fit {st.get('fit')}, weights {st.get('weights')}")
+          f"N:M {':'.join(map(str, st.get('nm', [])))}, {fmt}, "
+          f"mask {st.get('mask_encoding')}, fit {st.get('fit')}, weights {st.get('weights')}")
     header = ["layer", "method", "weights", "n_sub", "index[bit]", "mask[bit]", "sign[bit]",
-              "codebook+scale[bit]", "total[bit]", "bits/weight", "vsFP32[x]", "vsFP32_nocb[x]",
-              "vsINT8[x]", "vsINT8_nocb[x]", "SSE_all[w^2]", "SSE_kept[w^2]", "note"]
+              "int8[bit]", "codebook+scale[bit]", "total[bit]", "bits/weight", "vsFP32[x]",
+              "vsFP32_nocb[x]", "vsINT8[x]", "vsINT8_nocb[x]", "SSE_all[w^2]", "SSE_kept[w^2]",
+              "note"]
 
     def row(r: dict, name: str, method: str, n_sub: str, note: str) -> list[str]:
         return [name, method, f"{r['weights']:,}", n_sub, f"{r['index_bits']:,}",
-                f"{r['mask_bits']:,}", f"{r['sign_bits']:,}", f"{r['overhead_bits']:,}",
+                f"{r['mask_bits']:,}", f"{r['sign_bits']:,}", f"{r['dense_bits']:,}",
+                f"{r['overhead_bits']:,}",
                 f"{r['total_bits']:,}", f"{r['bits_per_weight']:.3f}", f"{r['ratio_fp32']:.2f}",
                 f"{r['ratio_fp32_nocb']:.2f}", f"{r['ratio_int8']:.2f}",
                 f"{r['ratio_int8_nocb']:.2f}", _fmt(r['sse_all'], ".4g"),
@@ -137,11 +148,12 @@ def _cmd_inspect(args) -> int:
 
     rows = [row(r, r["name"], r["method"], f"{r['n_sub']:,}", r["note"]) for r in rep["layers"]]
     rows.append(row(rep["total"], "TOTAL", "", "", ""))
-    print(_table(header, rows, right=set(range(2, 16))))
+    print(_table(header, rows, right=set(range(2, 17))))
     print()
     print(rep["formula"] + ".")
-    print("dense layers: index/mask columns are 0, total = weights*8 + 32. SSE in squared weight "
-          "units: _all over every weight, _kept over unpruned (important) weights.")
+    print("int8 = stored int8 weight values (dense: all, total = weights*8 + 32; dbb: the kept "
+          "ones, n_sub = blocks). SSE in squared weight units: _all over every weight, _kept over "
+          "unpruned (important) weights.")
     if rep["skipped"]:
         print(f"layers without weights (not stored): {', '.join(rep['skipped'])}")
     return 0

@@ -1,4 +1,4 @@
-"""Compressed weights: N:M pruning, masked k-means (MVQ), VQ, SSVQ, INT8, and the file format.
+"""Compressed weights: N:M pruning, masked k-means (MVQ), VQ, SSVQ, INT8, S2TA DBB, the format.
 
 See docs/compression.md.  Main entry points:
 

@@ -8,6 +8,10 @@ Methods (``method``):
 * ``vq``    -- plain k-means on the dense sub-vectors, no mask (N:M must be N = M).
 * ``ssvq``  -- signs split off (1 bit per kept weight), k-means on ``|W|`` (masked when N < M).
 * ``dense`` -- per-layer symmetric INT8 of the raw weights (the reference format).
+* ``dbb``   -- S2TA's density-bound blocks: N:M magnitude pruning (``N`` = NNZ, ``M`` = BZ, default
+  4:8) of the dense INT8 weights (same per-layer scale); stores the kept int8 values + the mask.
+  A sub-vector is one block (``d = M``); ``k``/``d``/codebook groups do not apply (normalised to
+  ``k = 1``, ``d = M``, ``G = 1``).
 
 After k-means the codebook is quantised to int8 (one scale per codebook) and every sub-vector is
 re-assigned to its nearest *quantised* codeword (same masked distance), so the stored indices are
@@ -58,7 +62,10 @@ METHOD_DEFAULTS: dict[str, tuple[tuple[int, int] | None, int, int]] = {
     "vq": (None, 256, 8),
     "ssvq": (None, 16, 8),  # SSVQ paper format: k=16, d=8 + 1 sign bit = 1.5 bits/weight
     "dense": (None, 256, 8),
+    "dbb": ((4, 8), 1, 8),  # S2TA: at most NNZ = 4 non-zeros per block of BZ = 8
 }
+#: mask encoding per method when none is given (S2TA stores ceil(log2 BZ)-bit positions)
+METHOD_MASK_ENCODING: dict[str, str] = {"dbb": "positions"}
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -86,8 +93,14 @@ class Settings:
             raise InputError(f"unknown method {method!r}", source=kw.get("source") or
                              "compression settings", field="method", allowed=", ".join(METHODS))
         nm, k, d = METHOD_DEFAULTS[method]
-        base = cls(method=method, nm=nm, k=k, d=d)
+        base = cls(method=method, nm=nm, k=k, d=d,
+                   mask_encoding=METHOD_MASK_ENCODING.get(method, "bitmap"))
         return replace(base, **{key: v for key, v in kw.items() if v is not None}).checked()
+
+    @property
+    def block(self) -> int:
+        """dbb block size (BZ): ``M`` of ``nm``, or ``d`` when ``nm`` is None."""
+        return self.nm[1] if self.nm is not None else self.d
 
     @property
     def n_m(self) -> tuple[int, int]:
@@ -108,6 +121,15 @@ class Settings:
             raise bad("fit", f"unknown rule {self.fit!r}", ", ".join(FITS))
         if self.method == "dense":
             return self
+        if self.method == "dbb":  # no codebook: a sub-vector is one block of M channels
+            if self.nm is not None:
+                n, m = self.nm
+                if not (isinstance(n, int) and isinstance(m, int) and 1 <= n <= m):
+                    raise bad("nm", f"N:M = {n}:{m} is not a valid pattern", "1 <= N <= M")
+            elif isinstance(self.d, bool) or not isinstance(self.d, int) or self.d < 1:
+                raise bad("d", f"must be a positive integer, got {self.d!r}", "integer >= 1")
+            if (self.k, self.d, self.codebook_groups) != (1, self.block, 1):
+                return replace(self, k=1, d=self.block, codebook_groups=1).checked()
         for fld in ("k", "d", "codebook_groups", "max_iter"):
             v = getattr(self, fld)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -175,14 +197,18 @@ def fit_rule(name: str, weight_shape: tuple[int, int, int, int], s: Settings,
     compressor and the simulator's analytic weight plan (:mod:`ewssim.compress.plan`) apply."""
     o, c, r, ss = weight_shape
     d, k, g = s.d, s.k, s.codebook_groups
+    dbb = s.method == "dbb"
+    if dbb:
+        d, k, g = s.block, 1, 1
     if o % g:
         raise InputError(f"layer '{name}': codebook groups {g} do not divide out_c={o}",
                          source=s.source, field="codebook_groups", allowed=f"a divisor of {o}")
     note = ""
     if c % d:
-        why = f"in_c/groups={c} is not a multiple of d={d}"
+        why = f"in_c/groups={c} is not a multiple of {'the block size M' if dbb else 'd'}={d}"
         if s.fit == "error":
-            raise InputError(f"layer '{name}': {why}", source=s.source, field="d",
+            raise InputError(f"layer '{name}': {why}", source=s.source,
+                             field="nm" if dbb else "d",
                              allowed="fit=pad or fit=dense to handle such layers")
         if s.fit == "dense":
             return True, f"{why}: kept INT8 (fit=dense)"
@@ -209,7 +235,7 @@ def compress_layer(weights: np.ndarray, settings: Settings | None = None, *, nam
     """
     if settings is None:
         settings = Settings.for_method(kw.pop("method", "mvq"), **kw)
-    elif kw:
+    elif kw or settings.method == "dbb":
         settings = replace(settings, **kw).checked()
     s = settings
     if layer is not None:
@@ -226,6 +252,8 @@ def compress_layer(weights: np.ndarray, settings: Settings | None = None, *, nam
                          field="weights")
     if s.method == "dense":
         return _dense(name, w, s.fit, "")
+    if s.method == "dbb":
+        return _dbb(name, w, s, small_layer_fallback)
 
     o, c, r, ss = w.shape
     d, k, g = s.d, s.k, s.codebook_groups
@@ -285,6 +313,30 @@ def compress_layer(weights: np.ndarray, settings: Settings | None = None, *, nam
     return cl
 
 
+def _dbb(name: str, w: np.ndarray, s: Settings, small_layer_fallback: bool) -> CompressedLayer:
+    """S2TA density-bound blocks: the dense INT8 weights (one per-layer scale, as ``dense``),
+    the ``N`` largest magnitudes of every block of ``M`` input channels kept (prune.py's N:M)."""
+    keep_dense, note = fit_rule(name, w.shape, s, small_layer_fallback)
+    if keep_dense:
+        return _dense(name, w, s.fit, note)
+    n, m = s.n_m
+    d = s.d  # = the block size M (Settings.checked)
+    q, scale = quantize_symmetric(w)  # max|W| is always kept, so this is also the kept scale
+    x = to_subvectors(w, d)
+    pruned = n < m
+    mask = nm_mask(x, n, m) if pruned else np.ones(x.shape, dtype=bool)
+    qx = to_subvectors(q, d)
+    kept = qx[mask].reshape(x.shape[0], -1)
+    cl = CompressedLayer(
+        name=name, method="dbb", weight_shape=tuple(w.shape), scale=np.array([scale], np.float32),
+        d=d, k=1, nm=(n, m), mask_encoding=s.mask_encoding if pruned else "none",
+        codebook_groups=1, kept_values=np.ascontiguousarray(kept, dtype=np.int8), fit=s.fit,
+        note=note, mask_data=encode_mask(mask, n, m, s.mask_encoding) if pruned else None)
+    cl.__dict__["_mask"] = mask
+    cl.stats = _stats(cl, w, from_subvectors(mask, w.shape, d) if pruned else None)
+    return cl
+
+
 # --------------------------------------------------------------------------- a network
 def compress_network(network, weights="synthetic", settings: Settings | None = None, *,
                      progress: ProgressFn | None = None, **kw) -> CompressedNetwork:
@@ -295,13 +347,13 @@ def compress_network(network, weights="synthetic", settings: Settings | None = N
     """
     if settings is None:
         settings = Settings.for_method(kw.pop("method", "mvq"), **kw)
-    elif kw:
+    elif kw or settings.method == "dbb":
         settings = replace(settings, **kw).checked()
     s = settings
     src = weights if hasattr(weights, "get") else open_weights(weights, network, s.seed)
     weighted = [la for la in network.layers if la.has_weights]
     skipped = [la.name for la in network.layers if not la.has_weights]
-    if s.method != "dense" and weighted:
+    if s.method not in ("dense", "dbb") and weighted:
         for la in weighted:
             if la.weight_shape[0] % s.codebook_groups:
                 raise InputError(f"layer '{la.name}': codebook groups {s.codebook_groups} do "
@@ -335,7 +387,8 @@ def layer_row(cl: CompressedLayer) -> dict:
     """One inspect row: format, bits, ratios, errors."""
     b = cl.bits
     row = {"name": cl.name, "method": cl.method, "weight_shape": list(cl.weight_shape),
-           "nm": None if cl.is_dense else list(cl.nm), "k": None if cl.is_dense else cl.k,
+           "nm": None if cl.is_dense else list(cl.nm),
+           "k": None if cl.is_dense or cl.is_dbb else cl.k,
            "d": None if cl.is_dense else cl.d, "mask_encoding": cl.mask_encoding,
            "codebook_groups": cl.codebook_groups, "n_sub": cl.n_sub, "note": cl.note}
     row.update(b.as_dict())

@@ -9,12 +9,14 @@ Layer archive members (format version 1):
 
 ``meta``      uint8, UTF-8 JSON: format, version, name, method, weight_shape, d, k, nm,
               mask_encoding, codebook_groups, fit, note, stats
-``scale``     float32 ``(G,)``: one dequantisation scale per codebook (dense: ``(1,)``)
+``scale``     float32 ``(G,)``: one dequantisation scale per codebook (dense, dbb: ``(1,)``)
 ``indices``   smallest uint dtype for k (uint8 k<=256, uint16 k<=65536, else uint32), ``(n_sub,)``
 ``codebook``  int8 ``(G, k, d)``, values in [-127, 127] (ssvq: [0, 127])
 ``mask``      uint8, packed bits in the chosen encoding (absent when N = M)
 ``signs``     uint8, packed bits, 1 = negative, one per kept position (ssvq only)
 ``weights``   int8 ``(out_c, in_c/groups, kh, kw)`` (dense only)
+``values``    int8 ``(n_sub, N*d/M)``: the kept int8 weights of every block, in ascending
+              position order (dbb only; ``d`` = the block size M)
 
 Bit packing is MSB first (``numpy.packbits`` order); the unused bits of the last byte are zero.
 """
@@ -46,7 +48,7 @@ LAYER_FORMAT = "ewssim-compressed-layer"
 NETWORK_FORMAT = "ewssim-compressed-network"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-METHODS: tuple[str, ...] = ("mvq", "casec", "vq", "ssvq", "dense")
+METHODS: tuple[str, ...] = ("mvq", "casec", "vq", "ssvq", "dense", "dbb")
 VQ_METHODS: tuple[str, ...] = ("mvq", "casec", "vq", "ssvq")
 FITS: tuple[str, ...] = ("dense", "pad", "error")
 
@@ -176,6 +178,10 @@ class CompressedLayer:
     Sub-vector ``i`` covers output channel ``o``, tap ``(r, s)`` and channels ``c*d .. c*d+d-1``
     with ``i = ((o*kh + r)*kw + s)*(Cp/d) + c`` (``Cp`` = channels after padding).  Dense layers
     (``method == "dense"``) only carry ``int8_weights`` and ``scale``.
+
+    ``method == "dbb"`` (S2TA density-bound blocks): a sub-vector is one block of ``d = M``
+    channels; ``kept_values`` holds its ``N`` kept int8 weights (ascending positions), the mask
+    says where they are, ``scale`` is one per-layer scale; no indices, no codebook (``k = 1``).
     """
 
     name: str
@@ -192,6 +198,7 @@ class CompressedLayer:
     mask_data: np.ndarray | None = None
     sign_data: np.ndarray | None = None
     int8_weights: np.ndarray | None = None
+    kept_values: np.ndarray | None = None
     fit: str = "dense"
     note: str = ""
     stats: dict = field(default_factory=dict)
@@ -208,6 +215,20 @@ class CompressedLayer:
     @property
     def has_signs(self) -> bool:
         return self.method == "ssvq"
+
+    @property
+    def is_dbb(self) -> bool:
+        return self.method == "dbb"
+
+    @property
+    def has_codebook(self) -> bool:
+        """VQ family (indices into an int8 codebook); False for dense and dbb."""
+        return self.method in VQ_METHODS
+
+    @property
+    def kept_per_subvector(self) -> int:
+        """Kept weights per sub-vector, ``N*d/M`` (``d`` when not pruned)."""
+        return self.d * self.nm[0] // self.nm[1] if self.is_pruned else self.d
 
     @property
     def n_weights(self) -> int:
@@ -244,6 +265,11 @@ class CompressedLayer:
         if self.is_dense:
             raise ValueError(f"layer {self.name!r} is dense INT8: it has no sub-vectors")
 
+    def _need_codebook(self) -> None:
+        self._need_vq()
+        if not self.has_codebook:
+            raise ValueError(f"layer {self.name!r} is {self.method}: it has no codebook")
+
     # ---------------------------------------------------------------- decoded fields
     @cached_property
     def _mask(self) -> np.ndarray:
@@ -272,23 +298,28 @@ class CompressedLayer:
 
     def subvector_group(self) -> np.ndarray:
         """Codebook group of every sub-vector, int64 ``(n_sub,)`` (output channels in G blocks)."""
-        self._need_vq()
+        self._need_codebook()
         per_group = self.n_sub // self.codebook_groups
         return np.arange(self.n_sub, dtype=np.int64) // per_group
 
     def index_grid(self) -> np.ndarray:
         """Indices as ``(out_c, kh, kw, Cp/d)``."""
-        self._need_vq()
+        self._need_codebook()
         o, _, r, s = self.weight_shape
         return self.indices.reshape(o, r, s, self.padded_channels // self.d)
 
     def codewords(self) -> np.ndarray:
         """int8 ``(n_sub, d)``: the CRF read, ``codebook[group, index]``."""
-        self._need_vq()
+        self._need_codebook()
         return self.codebook[self.subvector_group(), self.indices.astype(np.int64)]
 
     def values(self) -> np.ndarray:
-        """int8 ``(n_sub, d)``: what the loader emits, ``codeword ⊙ mask (∘ sign)``."""
+        """int8 ``(n_sub, d)``: what the loader emits, ``codeword ⊙ mask (∘ sign)``; dbb: the
+        kept values scattered to their positions, zeros elsewhere."""
+        if self.is_dbb:
+            v = np.zeros((self.n_sub, self.d), dtype=np.int8)
+            v[self.mask()] = self.kept_values.ravel()
+            return v
         v = np.where(self.mask(), self.codewords(), np.int8(0))
         if self.has_signs:
             v = np.where(self.signs(), -v, v)
@@ -330,7 +361,7 @@ class CompressedLayer:
             "method": self.method,
             "weight_shape": [int(v) for v in self.weight_shape],
             "d": None if dense else int(self.d),
-            "k": None if dense else int(self.k),
+            "k": None if dense or self.is_dbb else int(self.k),
             "nm": None if dense else [int(v) for v in self.nm],
             "mask_encoding": "none" if dense or not self.is_pruned else self.mask_encoding,
             "codebook_groups": 1 if dense else int(self.codebook_groups),
@@ -345,6 +376,11 @@ class CompressedLayer:
                "scale": np.asarray(self.scale, dtype=np.float32)}
         if self.is_dense:
             out["weights"] = self.int8_weights
+            return out
+        if self.is_dbb:
+            out["values"] = self.kept_values
+            if self.is_pruned:
+                out["mask"] = self.mask_data
             return out
         out["indices"] = self.indices
         out["codebook"] = self.codebook
@@ -445,12 +481,20 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], src: str) -> CompressedLaye
             for v in stats.values()):
         raise InputError("must be an object of finite numbers", source=src, field="stats")
 
-    allowed = {"meta", "scale"} | ({"weights"} if method == "dense" else {"indices", "codebook"})
+    allowed = {"meta", "scale"} | ({"weights"} if method == "dense" else
+                                   {"values"} if method == "dbb" else {"indices", "codebook"})
     if method == "dense":
         mask_encoding, d, k, nm, groups = "none", 1, 1, (1, 1), 1
     else:
         d = _pos_int(_get(meta, "d", src), src, "d")
-        k = _pos_int(_get(meta, "k", src), src, "k")
+        if method == "dbb":
+            k = _get(meta, "k", src)
+            if k is not None:
+                raise InputError(f"must be null for dbb (no codebook), got {k!r}", source=src,
+                                 field="k", allowed="null")
+            k = 1
+        else:
+            k = _pos_int(_get(meta, "k", src), src, "k")
         if k & (k - 1):
             raise InputError(f"k={k} is not a power of two", source=src, field="k",
                              allowed="1, 2, 4, ... 65536")
@@ -461,8 +505,14 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], src: str) -> CompressedLaye
         if n > m or d % m:
             raise InputError(f"N:M = {n}:{m} with d={d}: need N <= M and M dividing d",
                              source=src, field="nm")
+        if method == "dbb" and n < m and d != m:
+            raise InputError(f"d={d} must equal the block size M={m} for dbb", source=src,
+                             field="d", allowed=str(m))
         nm = (n, m)
         groups = _pos_int(_get(meta, "codebook_groups", src), src, "codebook_groups")
+        if method == "dbb" and groups != 1:
+            raise InputError(f"must be 1 for dbb (no codebook), got {groups}", source=src,
+                             field="codebook_groups", allowed="1")
         if shape[0] % groups:
             raise InputError(f"{groups} does not divide out_c={shape[0]}", source=src,
                              field="codebook_groups")
@@ -498,6 +548,24 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], src: str) -> CompressedLaye
     layer = CompressedLayer(d=d, k=k, nm=nm, mask_encoding=mask_encoding, codebook_groups=groups,
                             **common)
     n_sub = layer.n_sub
+    if method == "dbb":
+        vals = arrays["values"]
+        _check_array(vals, np.int8, (n_sub, layer.kept_per_subvector), src, "values")
+        _int8_range(vals, -127, src, "values")
+        layer.kept_values = vals
+        if layer.is_pruned:
+            layer.mask_data = arrays["mask"]
+            layer.__dict__["_mask"] = decode_mask(layer.mask_data, n_sub, d, *nm, mask_encoding,
+                                                  src)
+        if layer.padded_channels != layer.channels:  # zero padding must stay zero
+            real = np.broadcast_to(np.arange(layer.padded_channels) < layer.channels,
+                                   (n_sub * d // layer.padded_channels, layer.padded_channels))
+            pad_vals = layer.values()[~real.reshape(n_sub, d)]
+            if pad_vals.any():
+                raise InputError(f"{int(np.count_nonzero(pad_vals))} kept value(s) at zero-padded "
+                                 "channel positions are not 0", source=src, field="values",
+                                 allowed="0 at padded positions")
+        return layer
     if n_sub % groups:
         raise InputError(f"{groups} groups do not divide {n_sub} sub-vectors", source=src,
                          field="codebook_groups")

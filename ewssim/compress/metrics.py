@@ -10,11 +10,16 @@ Storage of one layer, in bits (hardware-model spec section 2)::
         scale_bits    = G * 32                                  (one float32 scale per codebook)
     dense INT8:
         dense_bits    = weights * 8,   scale_bits = 32
+    dbb (S2TA density-bound blocks, block = sub-vector of d = M channels, N kept per block):
+        dense_bits    = n_sub * N * 8                           (the kept int8 values)
+        mask_bits     = n_sub * bits_per_group(encoding)        (0 when N = M)
+        scale_bits    = 32                                      (one per layer, as dense)
 
     bits_per_group: bitmap M, positions N * ceil(log2 M), combinatorial ceil(log2 C(M, N))
     n_sub    = out_c * kh * kw * ceil((in_c/groups) / d)   (padded channels count, fit="pad")
     n_groups = n_sub * d / M
 
+``dense_bits`` are int8 weight values (all of them for dense, the kept ones for dbb).
 ``payload`` = index + mask + sign (+ dense) bits; ``overhead`` = codebook + scale bits;
 ``total = payload + overhead``.  Ratios are ``weights * 32 / bits`` (vs FP32) and
 ``weights * 8 / bits`` (vs INT8), "with codebook" using ``total``, "without" using ``payload``;
@@ -32,7 +37,8 @@ SCALE_BITS = 32
 FORMULA = ("storage bits = n_sub*ceil(log2 k) + mask bits + G*k*d*8 (codebook) + G*32 (scale)"
            " + sign bits (ssvq: 1 per kept weight); mask bits per M-group: bitmap M, positions"
            " N*ceil(log2 M), combinatorial ceil(log2 C(M,N)), none if N=M; dense INT8 ="
-           " weights*8 + 32; ratio = weights*32 (FP32) or weights*8 (INT8) / bits;"
+           " weights*8 + 32; dbb = blocks*N*8 (kept int8) + mask bits + 32 (blocks of M"
+           " channels); ratio = weights*32 (FP32) or weights*8 (INT8) / bits;"
            " 'nocb' = without codebook and scale")
 
 
@@ -54,13 +60,21 @@ def mask_bits_per_group(encoding: str, n: int, m: int) -> int:
 
 
 def subvector_bits(*, k: int, d: int, n: int, m: int, mask_encoding: str = "bitmap",
-                   signs: bool = False) -> int:
+                   signs: bool = False, values: bool = False) -> int:
     """Bits stored (and read by the weight loader) per sub-vector: index + its ``d/M`` mask
-    groups + sign bits (SSVQ: one per kept weight)."""
+    groups + sign bits (SSVQ: one per kept weight) + int8 values (``values``, dbb: 8 per kept
+    weight; dbb has no index, pass ``k=1``)."""
     pruned = n < m
+    kept = d * n // m if pruned else d
     mask = (d // m) * mask_bits_per_group(mask_encoding, n, m) if pruned else 0
-    sign = (d * n // m if pruned else d) if signs else 0
-    return clog2(k) + mask + sign
+    sign = kept if signs else 0
+    return clog2(k) + mask + sign + (8 * kept if values else 0)
+
+
+def dbb_block_bits(n: int, m: int, mask_encoding: str = "positions") -> int:
+    """Bits of one dbb block (a sub-vector of ``M`` channels): ``N`` int8 values + its mask
+    (``N*ceil(log2 M)`` with the positions encoding, S2TA's); ``8*M`` when ``N = M``."""
+    return subvector_bits(k=1, d=m, n=n, m=m, mask_encoding=mask_encoding, values=True)
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,11 @@ def layer_bits(method: str, weight_shape: tuple[int, int, int, int], *,
     n_sub = o * r * s * (-(-c // d))
     positions = n_sub * d
     groups = positions // m
+    if method == "dbb":  # d = block size; no index, no codebook, one scale
+        kept = positions if n == m else groups * n
+        return LayerBits(weights=weights, dense_bits=kept * 8,
+                         mask_bits=groups * mask_bits_per_group(mask_encoding, n, m),
+                         scale_bits=SCALE_BITS)
     sign = 0
     if method == "ssvq":
         sign = positions if n == m else groups * n

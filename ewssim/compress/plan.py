@@ -6,6 +6,13 @@ compressed file (:meth:`LayerFormat.from_compressed`, replaying real indices and
 analytically (:func:`plan_network`), which applies the compressor's own fit rule
 (:func:`ewssim.compress.api.fit_rule`) and bit accounting (:func:`layer_bits`), so both give the
 same format for the same settings: timing and traffic never depend on the codeword values.
+
+``method == "dbb"`` (S2TA density-bound blocks) has no codebook: a *sub-vector* is one block of
+``d = M`` consecutive input channels (the reduction axis, as the other methods), ``k = 1``, one
+codebook group; per block the loader reads ``N`` int8 values and the block's mask
+(:attr:`LayerFormat.subvector_bits` = ``N*8`` + mask bits), and the layer's overhead is its one
+32-bit scale (:attr:`LayerFormat.codebook_bytes` = 4).  Use :attr:`LayerFormat.codebook` (not
+``not dense``) to ask whether a layer goes through a codebook.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ewssim.compress.api import Settings, fit_rule
-from ewssim.compress.format import CompressedLayer, CompressedNetwork
+from ewssim.compress.format import VQ_METHODS, CompressedLayer, CompressedNetwork
 from ewssim.compress.metrics import LayerBits, layer_bits, subvector_bits
 from ewssim.errors import InputError
 from ewssim.workload.layers import Layer, Network
@@ -22,9 +29,9 @@ from ewssim.workload.layers import Layer, Network
 @dataclass(frozen=True)
 class LayerFormat:
     name: str
-    method: str                 # dense | vq | mvq | casec | ssvq
-    d: int = 1
-    k: int = 1
+    method: str                 # dense | vq | mvq | casec | ssvq | dbb
+    d: int = 1                  # sub-vector length (dbb: the block size M)
+    k: int = 1                  # codewords (dbb: 1, no codebook)
     nm: tuple[int, int] = (1, 1)
     mask_encoding: str = "bitmap"
     codebook_groups: int = 1
@@ -44,13 +51,30 @@ class LayerFormat:
         return self.method == "ssvq"
 
     @property
+    def dbb(self) -> bool:
+        """S2TA density-bound blocks: kept int8 values + mask, no codebook."""
+        return self.method == "dbb"
+
+    @property
+    def codebook(self) -> bool:
+        """The weights are indices into an int8 codebook (VQ family: mvq, casec, vq, ssvq)."""
+        return self.method in VQ_METHODS
+
+    @property
+    def kept_per_subvector(self) -> int:
+        """Non-zero (kept) weights per sub-vector: ``N*d/M`` (``d`` when not pruned)."""
+        n, m = self.nm
+        return self.d * n // m if self.pruned else self.d
+
+    @property
     def subvector_bits(self) -> int:
-        """Bits the loader reads from L1 per sub-vector: index + mask (+ signs)."""
+        """Bits the loader reads from L1 per sub-vector: index + mask (+ signs); dbb: per block
+        ``N`` int8 values + the block's mask bits."""
         if self.dense:
             return 0
         n, m = self.nm
         return subvector_bits(k=self.k, d=self.d, n=n, m=m, mask_encoding=self.mask_encoding,
-                              signs=self.signs)
+                              signs=self.signs, values=self.dbb)
 
     @property
     def total_bytes(self) -> int:
@@ -70,6 +94,8 @@ class LayerFormat:
 def plan_layer(layer: Layer, s: Settings) -> LayerFormat:
     """The format the compressor would give ``layer`` under settings ``s`` (no k-means)."""
     shape = layer.weight_shape
+    if s.method == "dbb":
+        s = s.checked()  # k = 1, d = M, G = 1
     if s.method != "dense":
         keep_dense, note = fit_rule(layer.name, shape, s, small_layer_fallback=True)
         if not keep_dense:
