@@ -51,6 +51,20 @@ class ArrayConfig:
     sparse_use: str = param("area", choices=("area", "throughput"),
                             doc="area: same logical array in fewer PEs (rows*N/M physical per "
                                 "column); throughput: rows physical PEs cover rows*M/N logical")
+    acc_bits: int = param(0, unit="bit", lo=0, hi=64,
+                          doc="area/energy only: in-array accumulator and psum pipeline width; "
+                              "0 = exact for one pass down a column: product bits + "
+                              "ceil(log2(physical rows * arf_depth)) (24 for 64x64 EWS; "
+                              "calibrated toward 4.236 / 2.129 mm2, docs section 7)")
+    act_pipe_reg: bool = param(True,
+                               doc="area only: a separate activation pipeline register per "
+                                   "activation a PE forwards, as the engine counts act_hops "
+                                   "and arf_writes apart (false: the newest ARF entry drives "
+                                   "the next PE); calibrated toward 2.129 mm2, docs section 7")
+    prf_in_array: bool = param(True,
+                               doc="area only: the per-column PRFs (prf_depth x psum_bits, "
+                                   "with their accumulate adder) are part of the array block "
+                                   "(false: counted with L1)")
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,13 @@ class MemoryConfig:
     dram_latency_cycles: int = param(100, unit="cycles", lo=0, doc="DRAM access latency")
     ideal: bool = param(False, doc="ideal memory: no stalls, no capacity limits "
                                    "(SCALE-Sim CALC bandwidth mode)")
+    l1_access_bits: int = param(128, unit="bit", choices=(64, 128, 256, 512),
+                                doc="energy only: width of one L1 SRAM access (CACTI figures "
+                                    "exist for 64 and 128 bits; wider = parallel 128-bit "
+                                    "macros); L2 accesses are one bank width")
+    dram_type: str = param("LPDDR4", choices=("LPDDR4", "DDR3", "HBM2", "LPDDR"),
+                           doc="energy only: DRAM pJ/bit from the technology table "
+                               "(Accelergy/CACTI defaults)")
 
     @property
     def l2_bytes_per_cycle(self) -> int:

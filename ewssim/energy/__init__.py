@@ -1,0 +1,15 @@
+"""Energy per layer from the engine's action counts (docs/model-reference.md §7)."""
+
+from ewssim.energy.model import (
+    COMPONENTS,
+    EFFICIENCY_COLUMNS,
+    ENERGY_COLUMNS,
+    LEVELS,
+    Action,
+    EnergyModel,
+    actions,
+    levels,
+)
+
+__all__ = ["COMPONENTS", "EFFICIENCY_COLUMNS", "ENERGY_COLUMNS", "LEVELS", "Action",
+           "EnergyModel", "actions", "levels"]

@@ -1,0 +1,84 @@
+"""Area: the MVQ paper's Table 7 targets, the sparse array's structure, `ewssim area`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+import pytest
+
+from ewssim import config
+from ewssim.area import acc_bits, area
+from ewssim.cli import area as cli_area
+
+EWS_TARGET, MVQ_TARGET = 4.236, 2.129  # mm2, 64x64 at 40 nm (MVQ paper Table 7)
+
+
+def _array(preset: str, **array) -> float:
+    a = config.PRESETS[preset]
+    a = dataclasses.replace(a, array=dataclasses.replace(a.array, **array))
+    return area(a).blocks["array"]
+
+
+def test_mvq_array_within_10_percent_of_table_7():
+    assert _array("mvq") == pytest.approx(MVQ_TARGET, rel=0.10)
+
+
+@pytest.mark.xfail(strict=True, reason="EWS array with wrf_depth = 9 is 5.15 mm2, +21.5% over "
+                   "4.236 mm2: the 9-entry WRF (72 register bits per PE at Aladdin's 5.98 um2) "
+                   "alone is 1.76 mm2; wrf_depth = 6 gives 4.41 mm2 (+4.0%), see "
+                   "docs/model-reference.md section 7")
+def test_ews_array_within_10_percent_of_table_7():
+    assert _array("ews") == pytest.approx(EWS_TARGET, rel=0.10)
+
+
+def test_candidate_wrf_depth_6_meets_both_targets():
+    """The calibration candidate reported to the maintainers (a timing parameter, so not the
+    default until they decide): both arrays within 10% at wrf_depth = 6."""
+    ews, mvq = _array("ews", wrf_depth=6), _array("mvq", wrf_depth=6)
+    assert ews == pytest.approx(EWS_TARGET, rel=0.10)
+    assert mvq == pytest.approx(MVQ_TARGET, rel=0.10)
+    assert 0.40 < mvq / ews < MVQ_TARGET / EWS_TARGET
+
+
+def test_sparse_array_structure():
+    ews, mvq = area(config.PRESETS["ews"]), area(config.PRESETS["mvq"])
+    count = {c.name: c.count for c in mvq.components}
+    a = config.PRESETS["mvq"]
+    assert count["multiplier"] == a.physical_pes == 64 * 16 * 64 // 64  # Q = d*N/M per d
+    assert count["M:1 activation mux"] == a.physical_pes * 3 * 8  # 4:1 = 3 2:1 muxes per bit
+    assert count["WRF"] == a.physical_pes * 9 * (8 + 2)  # value + 2 position bits
+    assert count["ARF"] == a.physical_pes * 3 * 8 * 4  # a window per channel of the M-group
+    assert "M:1 activation mux" not in {c.name for c in ews.components}
+    assert ews.blocks["loader"] == ews.blocks["crf"] == 0
+    assert mvq.blocks["crf"] > 0 and mvq.blocks["loader"] > 0
+    assert acc_bits(config.PRESETS["ews"]) == 24 and acc_bits(a) == 22
+    assert mvq.notes["crf_ports"] == 8 and mvq.notes["crf_port_factor"] > 1
+    assert ews.blocks["l1"] == mvq.blocks["l1"] and ews.blocks["l2"] == mvq.blocks["l2"]
+
+
+def test_area_grows_with_every_storage_parameter():
+    base = _array("ews")
+    for k, v in (("wrf_depth", 12), ("arf_depth", 4), ("prf_depth", 32), ("acc_bits", 32),
+                 ("rows", 128)):
+        assert _array("ews", **{k: v}) > base, k
+    assert _array("ews", act_pipe_reg=False) < base
+    assert _array("ews", prf_in_array=False) < base
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    cli_area.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_area_json_keys(capsys):
+    assert _main(["area", "--arch", "mvq", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == ["total_mm2", "blocks"]
+    assert list(out["blocks"]) == ["array", "loader", "crf", "l1", "l2"]
+    assert out["total_mm2"] == pytest.approx(sum(out["blocks"].values()))
+    assert _main(["area", "--arch", "ews", "--array", "32x32", "--tech", "28nm"]) == 0
+    assert "total" in capsys.readouterr().out
