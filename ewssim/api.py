@@ -18,13 +18,17 @@ from pathlib import Path
 import pandas as pd
 
 from ewssim import config as _config
+from ewssim.area import AreaReport
 from ewssim.compress import Settings, compress_network, load_network_dir, save_network
 from ewssim.compress.format import FORMAT_VERSION
 from ewssim.compress.plan import LayerFormat, formats_from_compressed, plan_network
 from ewssim.config import ArchConfig
+from ewssim.energy import EFFICIENCY_COLUMNS, ENERGY_COLUMNS, EnergyModel
 from ewssim.engine.sim import LayerResult, Progress
 from ewssim.engine.sim import simulate as _simulate
 from ewssim.errors import InputError
+from ewssim.tech import TechTable
+from ewssim.tech import load as load_tech
 from ewssim.workload import load_network
 from ewssim.workload.layers import Network
 
@@ -40,6 +44,8 @@ TRAFFIC_COLUMNS = [
     "prf_accesses", "mux_selects",
 ]
 CYCLE_COLUMNS = ["compute_cycles", "stall_cycles", "total_cycles", "macs", "utilization"]
+#: energy (pJ, total and per component), efficiency and whole-accelerator area columns
+ENERGY_AREA_COLUMNS = [*ENERGY_COLUMNS, *EFFICIENCY_COLUMNS, "area_mm2"]
 
 
 def resolve_arch(arch: str | ArchConfig, array: str | tuple[int, int] | None = None) -> ArchConfig:
@@ -131,7 +137,7 @@ def weight_formats(arch: ArchConfig, net: Network, *, compressed: str | Path | N
     return {cl.name: LayerFormat.from_compressed(cl) for cl in cn.layers}, how
 
 
-def _row(r: LayerResult, arch: ArchConfig) -> dict:
+def _row(r: LayerResult, arch: ArchConfig, em: EnergyModel | None = None) -> dict:
     layer = r.mapping.layer
     t = r.traffic
     pes = arch.physical_pes
@@ -150,6 +156,12 @@ def _row(r: LayerResult, arch: ArchConfig) -> dict:
     row["l2_write_bytes"] = t.l2_out_write_bytes + t.dram_act_read_bytes + \
         t.dram_weight_read_bytes
     row.update(t.as_dict())
+    if em is not None:
+        # energy is a separate step on the engine's counts (ewssim/energy)
+        row.update(em.energy(row, r.total_cycles))
+        row.update(em.efficiency(row["macs"], row["executed_macs"], row["energy_pJ"],
+                                 r.total_cycles))
+        row["area_mm2"] = em.area.total_mm2
     row["notes"] = "; ".join(r.notes)
     return row
 
@@ -160,6 +172,15 @@ class RunResult:
     network: Network
     layers: pd.DataFrame
     results: list[LayerResult] | None = None
+    tech: TechTable | None = None
+
+    @property
+    def energy_model(self) -> EnergyModel:
+        return EnergyModel(self.arch, self.tech)
+
+    @property
+    def area(self) -> AreaReport:
+        return self.energy_model.area
 
     @property
     def totals(self) -> dict:
@@ -174,6 +195,13 @@ class RunResult:
         tot["utilization"] = (tot["executed_macs"] / (tot["total_cycles"] * pes)
                               if tot["total_cycles"] else 0.0)
         tot["runtime_ms"] = tot["total_cycles"] / (self.arch.clock_mhz * 1e3)
+        if "energy_pJ" in df:
+            em = self.energy_model
+            for c in ENERGY_COLUMNS:
+                tot[c] = float(df[c].sum())
+            tot.update(em.efficiency(tot["macs"], tot["executed_macs"], tot["energy_pJ"],
+                                     tot["total_cycles"]))
+            tot["area_mm2"] = em.area.total_mm2
         return tot
 
     def write(self, out: str | Path) -> Path:
@@ -184,9 +212,12 @@ class RunResult:
         self.layers.to_csv(tmp, index=False)
         tmp.replace(out / "layers.csv")
         tmp = out / ".summary.json.tmp"
-        tmp.write_text(json.dumps({"totals": self.totals,
-                                   "arch_toml": _config.to_toml(self.arch, comments=False)},
-                                  indent=1) + "\n")
+        summary = {"totals": self.totals}
+        if "energy_pJ" in self.layers:
+            summary["area"] = self.area.as_json()
+            summary["tech"] = self.energy_model.tech.name
+        summary["arch_toml"] = _config.to_toml(self.arch, comments=False)
+        tmp.write_text(json.dumps(summary, indent=1) + "\n")
         tmp.replace(out / "summary.json")
         return out
 
@@ -195,16 +226,21 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
              array: str | tuple[int, int] | None = None,
              progress: Progress | None = None,
              formats: dict[str, LayerFormat] | None = None,
-             compressed: str | Path | None = None, weights: str = "synthetic") -> RunResult:
+             compressed: str | Path | None = None, weights: str = "synthetic",
+             tech: str | Path | TechTable | None = None) -> RunResult:
     """Simulate ``workload`` on ``arch``.  A codebook architecture takes its per-layer weight
-    formats from ``formats``, else from :func:`weight_formats` (``compressed`` / ``weights``)."""
+    formats from ``formats``, else from :func:`weight_formats` (``compressed`` / ``weights``).
+    Energy and area are priced afterwards from the engine's counts with the technology table
+    ``tech`` (default: 40 nm, :mod:`ewssim.tech`)."""
     a = resolve_arch(arch, array)
     net = resolve_workload(workload)
     if formats is None:
         formats, _ = weight_formats(a, net, compressed=compressed, weights=weights)
+    t = load_tech(tech)
+    em = EnergyModel(a, t)  # built first: a bad table fails before the engine runs
     results = _simulate(net, a, progress=progress, formats=formats)
-    df = pd.DataFrame([_row(r, a) for r in results])
-    return RunResult(arch=a, network=net, layers=df, results=results)
+    df = pd.DataFrame([_row(r, a, em) for r in results])
+    return RunResult(arch=a, network=net, layers=df, results=results, tech=t)
 
 
 def check_functional(result: RunResult, *, max_macs: int = 20_000_000, seed: int = 0,

@@ -8,6 +8,7 @@ import sys
 from ewssim import api
 from ewssim import config as _config
 from ewssim.cli.progress import Progress
+from ewssim.tech import load as load_tech
 
 SUMMARY_KEYS = [
     ("total_cycles", "total cycles"), ("compute_cycles", "compute cycles"),
@@ -18,7 +19,9 @@ SUMMARY_KEYS = [
     ("l1_weight_read_bytes", "L1 weight read [B]"), ("l1_psum_read_bytes", "L1 psum read [B]"),
     ("l1_out_write_bytes", "L1 out write [B]"), ("int8_weight_bytes", "INT8 weights [B]"),
     ("dram_weight_read_bytes", "DRAM weight read [B]"), ("crf_reads", "CRF reads"),
-    ("executed_macs", "executed MACs"),
+    ("executed_macs", "executed MACs"), ("energy_pJ", "energy [pJ]"),
+    ("tops_per_w_dense", "TOPS/W (dense-equiv.)"), ("tops_per_w_executed", "TOPS/W (executed)"),
+    ("area_mm2", "area [mm2]"),
 ]
 
 
@@ -34,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--weights", choices=api.WEIGHT_SOURCES, default="synthetic",
                    help="without --compressed: compress seeded synthetic weights on the fly "
                         "(cached) or use the analytic format (same timing, no k-means)")
+    p.add_argument("--tech", metavar="FILE",
+                   help="technology table for energy and area: 40nm (default), NNnm (the "
+                        "default scaled to 16/28/45/65 nm), or a TOML file (ewssim/tech)")
     p.add_argument("--check-functional", action="store_true",
                    help="also execute each layer's tiles on random INT8 data and compare the "
                         "outputs with a numpy convolution, exactly (small layers only)")
@@ -62,6 +68,7 @@ def _fmt(v) -> str:
 
 def _run(args) -> int:
     arch = api.resolve_arch(args.arch, args.array)
+    tech = load_tech(args.tech)  # a bad table is reported before anything runs
     net = api.resolve_workload(args.workload)
     if arch.weights.codebook and args.compressed is None and args.weights == "synthetic":
         print(f"ewssim: no --compressed layers given: using seeded synthetic weights for "
@@ -71,7 +78,7 @@ def _run(args) -> int:
         formats, how = api.weight_formats(arch, net, compressed=args.compressed,
                                           weights=args.weights, progress=bar)
     with Progress(len(net.layers), "layers") as bar:
-        result = api.simulate(arch, net, progress=bar, formats=formats)
+        result = api.simulate(arch, net, progress=bar, formats=formats, tech=tech)
     if args.out:
         result.write(args.out)
     if args.check_functional:

@@ -1,0 +1,140 @@
+"""Energy: monotone in every engine count, leakage only when idle, INT8 = VQ(d=1, k=256, 1:1)
+weight payload at every level, and the run outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ewssim import api, config
+from ewssim.energy import COMPONENTS, ENERGY_COLUMNS, EnergyModel, levels
+from ewssim.tech import load as load_tech
+
+COUNTS = sorted(api.TRAFFIC_COLUMNS)
+MODELS = {name: EnergyModel(config.PRESETS[name]) for name in ("ews", "mvq", "ssvq")}
+
+
+def _cost(em: EnergyModel, column: str) -> float:
+    return sum(a.pJ for a in em.actions if a.count == column)
+
+
+def test_every_count_the_engine_produces_is_priced_or_is_a_duplicate():
+    priced = {a.count for em in MODELS.values() for a in em.actions}
+    # int8_weight_bytes is a reference figure, not traffic; the rest are all priced
+    assert set(api.TRAFFIC_COLUMNS) - priced == {"int8_weight_bytes", "dram_read_bytes",
+                                                 "dram_write_bytes", "l2_read_bytes",
+                                                 "l2_write_bytes"} & set(api.TRAFFIC_COLUMNS)
+    for em in MODELS.values():
+        assert all(a.pJ >= 0 for a in em.actions)
+        assert _cost(em, "executed_macs") > 0 and _cost(em, "dram_weight_read_bytes") > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(preset=st.sampled_from(sorted(MODELS)),
+       counts=st.fixed_dictionaries({c: st.integers(0, 10**9) for c in COUNTS}),
+       column=st.sampled_from(COUNTS), extra=st.integers(1, 10**6),
+       cycles=st.integers(0, 10**7))
+def test_energy_is_monotone_in_every_count(preset, counts, column, extra, cycles):
+    em = MODELS[preset]
+    before = em.energy(counts, cycles)
+    after = em.energy({**counts, column: counts[column] + extra}, cycles)
+    assert after["energy_pJ"] >= before["energy_pJ"]
+    for c in COMPONENTS:
+        assert after[f"energy_{c}_pJ"] >= before[f"energy_{c}_pJ"]
+    if _cost(em, column) > 0:
+        assert after["energy_pJ"] > before["energy_pJ"]
+    else:
+        assert after["energy_pJ"] == before["energy_pJ"]
+    assert before["energy_pJ"] == pytest.approx(sum(before[f"energy_{c}_pJ"]
+                                                    for c in COMPONENTS))
+
+
+def test_zero_activity_costs_only_leakage():
+    for em in MODELS.values():
+        e = em.energy(dict.fromkeys(COUNTS, 0), cycles=1000)
+        assert em.leakage_uW > 0
+        assert e["energy_pJ"] == e["energy_leak_pJ"] == pytest.approx(em.leakage_uW * 1000 / 1000)
+        assert em.energy(dict.fromkeys(COUNTS, 0), cycles=0)["energy_pJ"] == 0
+
+
+def test_dram_type_and_tech_change_the_price():
+    a = config.PRESETS["ews"]
+    ddr3 = dataclasses.replace(a, memory=dataclasses.replace(a.memory, dram_type="DDR3"))
+    c = {"dram_act_read_bytes": 1000}
+    assert EnergyModel(ddr3).energy(c, 0)["energy_dram_pJ"] == pytest.approx(1000 * 8 * 70)
+    assert EnergyModel(a).energy(c, 0)["energy_dram_pJ"] == pytest.approx(1000 * 8 * 8)
+    m16 = EnergyModel(a, load_tech("16nm"))
+    assert m16.energy({"executed_macs": 1}, 0)["energy_pJ"] < \
+        EnergyModel(a).energy({"executed_macs": 1}, 0)["energy_pJ"]
+
+
+def _vq_int8_archs():
+    ews = config.PRESETS["ews"]
+    vq = config.validate(dataclasses.replace(
+        config.PRESETS["vq"], weights=dataclasses.replace(
+            config.PRESETS["vq"].weights, format="vq", nm="1:1", d=1, k=256)))
+    return ews, vq
+
+
+def test_vq_d1_k256_unpruned_moves_the_int8_payload_at_every_level():
+    """With N = M, d = 1 and k = 256 every weight is an 8-bit index: the weight *payload* at
+    DRAM, L2 and L1 equals INT8 byte for byte, and so does its energy.  "Same" means identical
+    payload bytes per layer and level; the overhead -- the codebook (256 x 1 B) and its float32
+    scale, 260 B per layer -- is separate: read once from DRAM, once from L1 (into the CRF),
+    and from L2 once per reload of the layer's weight block (the engine's chunked order
+    re-reads a layer's whole weights, codebook included, 4x or 13x in ResNet-18), plus the
+    decoder's CRF reads and reloads."""
+    ews, vq = _vq_int8_archs()
+    r8 = api.simulate(ews, "resnet18", weights="analytic")
+    rq = api.simulate(vq, "resnet18", weights="analytic")
+    formats, _ = api.weight_formats(vq, r8.network, weights="analytic")
+    assert len(formats) == len(r8.layers)
+    assert all(not f.dense and f.codebook_bytes == 260 for f in formats.values())
+    t8, tq = r8.layers, rq.layers
+    reloads = t8["l2_weight_read_bytes"] // t8["dram_weight_read_bytes"]
+    assert sorted(set(reloads)) == [1, 4, 13]
+    overhead = {"dram_weight_read_bytes": 260 + 0 * reloads,
+                "l2_weight_read_bytes": 260 * reloads,
+                "l1_weight_read_bytes": 260 + 0 * reloads}
+    for col, over in overhead.items():
+        assert ((tq[col] - over) == t8[col]).all(), col  # payload equality, layer by layer
+    # energy of the weight traffic at each level: payload priced the same, overhead on top.
+    # (Activation and psum traffic is not compared: the decoder's extra load latency makes the
+    # mapper pick another loop order for a few layers, layer1.*, which is a timing effect.)
+    weight_cols = {*overhead, "dram_weight_read_bytes"}
+    em8, emq = EnergyModel(ews), EnergyModel(vq)
+    for comp in ("dram", "l2", "l1"):
+        p8 = [(a.count, a.pJ) for a in em8.actions if a.component == comp
+              and a.count in weight_cols]
+        pq = [(a.count, a.pJ) for a in emq.actions if a.component == comp
+              and a.count in weight_cols]
+        assert p8 == pq and p8, comp  # same price per weight byte
+        e8 = sum(t8[c].sum() * pj for c, pj in p8)
+        eq = sum(tq[c].sum() * pj for c, pj in pq)
+        over = sum(overhead[c].sum() * pj for c, pj in pq)
+        assert eq - over == pytest.approx(e8, rel=1e-12), comp
+        assert over > 0
+    assert rq.totals["crf_reads"] > 0 and r8.totals["crf_reads"] == 0
+
+
+def test_run_rows_totals_and_summary_carry_energy_and_area(tmp_path):
+    r = api.simulate("mvq", "resnet18", weights="analytic")
+    for c in [*ENERGY_COLUMNS, "tops_per_w_dense", "tops_per_w_executed", "area_mm2"]:
+        assert c in r.layers.columns and c in r.totals, c
+    tot = r.totals
+    assert tot["energy_pJ"] == pytest.approx(r.layers["energy_pJ"].sum())
+    assert tot["energy_pJ"] == pytest.approx(sum(levels(tot).values()))
+    # TOPS/W = ops / energy: dense-equivalent vs executed MACs (1:4 -> 4x)
+    assert tot["tops_per_w_dense"] == pytest.approx(2 * tot["macs"] / tot["energy_pJ"])
+    assert tot["tops_per_w_dense"] / tot["tops_per_w_executed"] == \
+        pytest.approx(tot["macs"] / tot["executed_macs"])
+    assert tot["macs"] > tot["executed_macs"]
+    r.write(tmp_path)
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert set(s["area"]) == {"total_mm2", "blocks"}
+    assert set(s["area"]["blocks"]) == {"array", "loader", "crf", "l1", "l2"}
+    assert s["totals"]["area_mm2"] == pytest.approx(s["area"]["total_mm2"])
