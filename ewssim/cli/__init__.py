@@ -13,12 +13,13 @@ import sys
 from ewssim import __version__
 from ewssim.errors import EwssimError, InputError
 
+from . import area as _area
 from . import compress as _compress
 from . import report as _report
 from . import run as _run
 from . import workload as _workload
 
-_GROUPS = [_workload, _compress, _run, _report]
+_GROUPS = [_workload, _compress, _run, _report, _area]
 
 
 class _Parser(argparse.ArgumentParser):
