@@ -16,10 +16,11 @@ from ewssim.errors import EwssimError, InputError
 from . import area as _area
 from . import compress as _compress
 from . import report as _report
+from . import reproduce as _reproduce
 from . import run as _run
 from . import workload as _workload
 
-_GROUPS = [_workload, _compress, _run, _report, _area]
+_GROUPS = [_workload, _compress, _run, _report, _reproduce, _area]
 
 
 class _Parser(argparse.ArgumentParser):

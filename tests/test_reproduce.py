@@ -1,0 +1,48 @@
+"""`ewssim reproduce mvq`: the paper table and a complete, linked report."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from ewssim.cli import main
+from ewssim.reproduce import RUNS
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("r") / "mvq"
+    assert main(["reproduce", "mvq", "--out", str(out), "--weights", "analytic"]) == 0
+    return out
+
+
+def test_first_table_is_paper_vs_ewssim(report):
+    md = (report / "summary.md").read_text()
+    first = md[md.index("| figure"):].splitlines()
+    assert first[0].startswith("| figure | paper | ewssim | ewssim / paper")
+    rows = json.loads((report / "reproduce.json").read_text())["rows"]
+    figures = [r["figure"] for r in rows]
+    for want in ("base EWS", "MVQ sparse array", "MVQ over EWS", "EWS over WS", "SSVQ"):
+        assert any(want in f for f in figures), want
+    area = {r["figure"]: r for r in rows}
+    ews = next(r for f, r in area.items() if "base EWS" in f)
+    mvq = next(r for f, r in area.items() if "MVQ sparse" in f)
+    assert ews["paper"] == 4.236 and mvq["paper"] == 2.129
+    assert abs(ews["ratio"] - 1) < 0.10 and abs(mvq["ratio"] - 1) < 0.10
+
+
+def test_every_link_resolves(report):
+    for page in [report / "index.html", *report.glob("runs/*/report/index.html")]:
+        for target in re.findall(r'(?:href|src)="([^"#]+)"', page.read_text()):
+            assert "://" not in target
+            assert (page.parent / target).exists(), (page, target)
+    assert {p.name for p in (report / "runs").iterdir()} == set(RUNS)
+
+
+def test_refuses_to_replace_a_foreign_directory(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["reproduce", "mvq", "--out", str(tmp_path), "--weights", "analytic"]) == 2
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
