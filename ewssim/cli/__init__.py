@@ -18,9 +18,10 @@ from . import compress as _compress
 from . import report as _report
 from . import reproduce as _reproduce
 from . import run as _run
+from . import sweep as _sweep
 from . import workload as _workload
 
-_GROUPS = [_workload, _compress, _run, _report, _reproduce, _area]
+_GROUPS = [_workload, _compress, _run, _report, _reproduce, _area, _sweep]
 
 
 class _Parser(argparse.ArgumentParser):
