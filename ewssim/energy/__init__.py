@@ -4,6 +4,8 @@ from ewssim.energy.model import (
     COMPONENTS,
     EFFICIENCY_COLUMNS,
     ENERGY_COLUMNS,
+    LEVEL_COLUMNS,
+    LEVEL_LABELS,
     LEVELS,
     Action,
     EnergyModel,
@@ -11,5 +13,5 @@ from ewssim.energy.model import (
     levels,
 )
 
-__all__ = ["COMPONENTS", "EFFICIENCY_COLUMNS", "ENERGY_COLUMNS", "LEVELS", "Action",
-           "EnergyModel", "actions", "levels"]
+__all__ = ["COMPONENTS", "EFFICIENCY_COLUMNS", "ENERGY_COLUMNS", "LEVEL_COLUMNS",
+           "LEVEL_LABELS", "LEVELS", "Action", "EnergyModel", "actions", "levels"]

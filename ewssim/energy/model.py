@@ -41,10 +41,16 @@ from ewssim.tech import TechTable
 from ewssim.tech import load as load_tech
 
 COMPONENTS = ("mac", "rf", "hop", "mux", "lzc", "crf", "l1", "l2", "dram", "leak")
-#: component -> level
-LEVELS = {"array": ("mac", "rf", "hop", "mux"), "loader": ("lzc", "crf"), "l1": ("l1",),
-          "l2": ("l2",), "dram": ("dram",), "leakage": ("leak",)}
-ENERGY_COLUMNS = ["energy_pJ", *(f"energy_{c}_pJ" for c in COMPONENTS)]
+#: components by memory level: off-chip DRAM, L2, L1, the register files next to the
+#: arithmetic (WRF/ARF/PRF in the PEs and the CRF in the loader: "L0"), the logic itself
+#: (MACs, inter-PE hops, muxes, LZCs) and leakage.  Run outputs carry one
+#: ``energy_level_<level>_pJ`` column per level; reports plot this grouping.
+LEVELS = {"dram": ("dram",), "l2": ("l2",), "l1": ("l1",), "l0": ("rf", "crf"),
+          "logic": ("mac", "hop", "mux", "lzc"), "leakage": ("leak",)}
+LEVEL_LABELS = {"dram": "DRAM", "l2": "L2", "l1": "L1", "l0": "register files (RF, CRF)",
+                "logic": "logic (MAC, hops, mux, LZC)", "leakage": "leakage"}
+LEVEL_COLUMNS = [f"energy_level_{lv}_pJ" for lv in LEVELS]
+ENERGY_COLUMNS = ["energy_pJ", *(f"energy_{c}_pJ" for c in COMPONENTS), *LEVEL_COLUMNS]
 EFFICIENCY_COLUMNS = ["tops_per_w_dense", "tops_per_w_executed"]
 
 
@@ -138,6 +144,8 @@ class EnergyModel:
         e["leak"] = self.leakage_uW * float(cycles) / self.arch.clock_mhz
         out = {"energy_pJ": sum(e.values())}
         out.update({f"energy_{c}_pJ": v for c, v in e.items()})
+        out.update({f"energy_level_{lv}_pJ": sum(e[c] for c in comps)
+                    for lv, comps in LEVELS.items()})
         return out
 
     def efficiency(self, macs: float, executed_macs: float, energy_pJ: float,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ewssim.energy.model import LEVEL_LABELS, LEVELS
 from ewssim.errors import InputError
 
 #: columns every ``layers.csv`` must have (``ewssim run --out`` always writes them)
@@ -39,16 +40,10 @@ ENERGY_COMPONENTS = {
     "energy_leak_pJ": "leakage",
 }
 
-#: energy by memory level: label -> component columns (the rest lands in "other")
-ENERGY_LEVELS = {
-    "DRAM": ["energy_dram_pJ"],
-    "L2": ["energy_l2_pJ"],
-    "L1": ["energy_l1_pJ"],
-    "register files (RF, CRF)": ["energy_rf_pJ", "energy_crf_pJ"],
-    "logic (MAC, hops, mux, LZC)": ["energy_mac_pJ", "energy_hop_pJ", "energy_mux_pJ",
-                                    "energy_lzc_pJ"],
-    "leakage": ["energy_leak_pJ"],
-}
+#: energy by memory level: label -> component columns (the rest lands in "other"); the
+#: grouping is the energy model's own (ewssim.energy.LEVELS)
+ENERGY_LEVELS = {LEVEL_LABELS[lv]: [f"energy_{c}_pJ" for c in comps]
+                 for lv, comps in LEVELS.items()}
 OTHER = "other (energy_pJ minus components)"
 
 #: data access per memory level: (title, [(column, operand)], [(fallback column, operand)])
