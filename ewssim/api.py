@@ -88,8 +88,10 @@ def check_formats(arch: ArchConfig, formats: dict[str, LayerFormat], source: str
     for f in formats.values():
         if f.dense:
             continue
-        for fld, have, want in (("method", f.method, w.format), ("d", f.d, w.d),
-                                ("nm", f.nm, w.n_m), ("k", f.k, w.k)):
+        checks = [("method", f.method, w.format), ("nm", f.nm, w.n_m)]
+        if f.codebook:
+            checks += [("d", f.d, w.d), ("k", f.k, w.k)]
+        for fld, have, want in checks:
             if have != want:
                 raise InputError(f"layer '{f.name}': compressed with {fld} = {have}, the "
                                  f"architecture decodes {fld} = {want}", source=source,
@@ -102,7 +104,7 @@ def weight_formats(arch: ArchConfig, net: Network, *, compressed: str | Path | N
                    progress: Callable[[int, int, str], None] | None = None,
                    ) -> tuple[dict[str, LayerFormat] | None, str]:
     """(per-layer formats or ``None`` for an INT8 architecture, a sentence saying where from)."""
-    if not arch.weights.codebook:
+    if not arch.weights.compressed:
         if compressed is not None:
             raise InputError("an INT8 architecture does not replay compressed layers",
                              field="--compressed", allowed="an architecture with "

@@ -51,6 +51,9 @@ class ArrayConfig:
     sparse: bool = param(False, source="published",
                          doc="sparsity-aware array: d*N/M physical PEs per d logical reduction "
                              "PEs, each with an M:1 activation mux (MVQ paper)")
+    zero_gating: bool = param(False, source="published",
+                              doc="zero-value clock gating: a MAC whose operand is zero does not "
+                                  "switch (S2TA's SA-ZVCG baseline); timing unchanged")
     sparse_use: str = param("area", choices=("area", "throughput"),
                             doc="area: same logical array in fewer PEs (rows*N/M physical per "
                                 "column); throughput: rows physical PEs cover rows*M/N logical")
@@ -72,9 +75,10 @@ class ArrayConfig:
 
 @dataclass(frozen=True)
 class DataflowConfig:
-    kind: str = param("ews", choices=("ws", "ews", "mvq", "scalesim-ws"),
+    kind: str = param("ews", choices=("ws", "ews", "mvq", "s2ta", "scalesim-ws"),
                       doc="dataflow plug-in: ws, ews (enhanced WS, INT8 weights), mvq (EWS with "
-                          "the codebook weight path), scalesim-ws (SCALE-Sim v3 parity)")
+                          "the codebook weight path), s2ta (WS with density-bound blocks, "
+                          "S2TA-style), scalesim-ws (SCALE-Sim v3 parity)")
     wrf_double_buffer: bool = param(True, doc="EWS 1: next tile's weights load during compute")
     arf_reuse: bool = param(True, doc="EWS 2: activations reused across kernel-width taps")
     prf_reuse: bool = param(True, doc="EWS 3: psums of a pixel chunk stay in the PRF "
@@ -83,9 +87,10 @@ class DataflowConfig:
 
 @dataclass(frozen=True)
 class WeightConfig:
-    format: str = param("int8", choices=("int8", "vq", "mvq", "casec", "ssvq"),
+    format: str = param("int8", choices=("int8", "vq", "mvq", "casec", "ssvq", "dbb"),
                         doc="weight format the weight path decodes (spec section 2); vq/mvq/"
-                            "casec/ssvq need dataflow.kind = mvq")
+                            "casec/ssvq need dataflow.kind = mvq, dbb (S2TA density-bound "
+                            "blocks, nm = NNZ:BZ) needs s2ta")
     k: int = param(256, unit="codewords", lo=1, source="published",
                    doc="codebook size (a power of two; MVQ default 256, SSVQ 16)")
     d: int = param(8, unit="weights", lo=1, source="published",
@@ -115,7 +120,31 @@ class WeightConfig:
 
     @property
     def codebook(self) -> bool:
+        """Indices into a codebook (the MVQ weight path)."""
+        return self.format in ("vq", "mvq", "casec", "ssvq")
+
+    @property
+    def compressed(self) -> bool:
+        """Anything but dense INT8: the run needs per-layer weight formats."""
         return self.format != "int8"
+
+
+@dataclass(frozen=True)
+class ActivationConfig:
+    profile: str = param("default", doc="input-activation density per layer: 'default' (the "
+                                        "documented rule of docs/workloads.md), a CSV profile "
+                                        "or an .npz of activation tensors")
+    dbb: bool = param(False, source="published",
+                      doc="activation density-bound blocks (S2TA-AW): the top NNZ_a of every "
+                          "block of `block` activations are kept and time-unrolled, NNZ_a "
+                          "cycles per block")
+    block: int = param(8, unit="activations", lo=1, source="published",
+                       doc="activation DBB block size BZ (S2TA: 8)")
+    nnz: int = param(0, unit="activations", lo=0,
+                     doc="activation DBB bound NNZ_a per block: 0 = ceil(density * BZ) per "
+                         "layer (drops no non-zero on average); a fixed value prunes "
+                         "activations beyond their natural sparsity, as S2TA does with "
+                         "DBB-aware training (lossy)")
 
 
 @dataclass(frozen=True)
@@ -168,6 +197,7 @@ class ArchConfig:
     array: ArrayConfig = field(default_factory=ArrayConfig)
     dataflow: DataflowConfig = field(default_factory=DataflowConfig)
     weights: WeightConfig = field(default_factory=WeightConfig)
+    activations: ActivationConfig = field(default_factory=ActivationConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
@@ -186,14 +216,16 @@ class ArchConfig:
 
 
 _SECTIONS = {"array": ArrayConfig, "dataflow": DataflowConfig, "weights": WeightConfig,
-             "memory": MemoryConfig, "data": DataConfig}
+             "activations": ActivationConfig, "memory": MemoryConfig, "data": DataConfig}
 
 # ----------------------------------------------------------------------------- presets
 
 PRESETS: dict[str, ArchConfig] = {
     "ews": ArchConfig(name="ews"),
+    # plain WS: one weight register per PE (as SCALE-Sim's array), no ARF or PRF
     "ws": ArchConfig(name="ws", dataflow=DataflowConfig(
-        kind="ws", wrf_double_buffer=False, arf_reuse=False, prf_reuse=False)),
+        kind="ws", wrf_double_buffer=False, arf_reuse=False, prf_reuse=False),
+        array=ArrayConfig(wrf_depth=1)),
     # the MVQ ablation chain (MVQ paper): EWS -> EWS-C -> EWS-CM -> EWS-CMS
     "vq": ArchConfig(name="vq", dataflow=DataflowConfig(kind="mvq"),
                      weights=WeightConfig(format="vq", nm="1:1")),
@@ -204,6 +236,24 @@ PRESETS: dict[str, ArchConfig] = {
     # SSVQ (ICCV 2025): k = 16, d = 8, one sign bit per weight, no pruning, dense array
     "ssvq": ArchConfig(name="ssvq", dataflow=DataflowConfig(kind="mvq"),
                        weights=WeightConfig(format="ssvq", k=16, d=8, nm="1:1")),
+    # S2TA-style baselines (S2TA, HPCA 2022), same memories and node as the others:
+    # a dense WS systolic array with zero-value clock gating, + weight DBB (4/8, spatial),
+    # + activation DBB (time-unrolled tensor PEs)
+    "sa-zvcg": ArchConfig(name="sa-zvcg", dataflow=DataflowConfig(
+        kind="ws", wrf_double_buffer=False, arf_reuse=False, prf_reuse=False),
+        array=ArrayConfig(wrf_depth=1, zero_gating=True)),
+    "s2ta-w": ArchConfig(name="s2ta-w", dataflow=DataflowConfig(
+        kind="s2ta", wrf_double_buffer=False, arf_reuse=False, prf_reuse=False),
+        array=ArrayConfig(wrf_depth=1, zero_gating=True, sparse=True,
+                          sparse_use="throughput"),
+        weights=WeightConfig(format="dbb", nm="4:8", mask_encoding="positions")),
+    # the AW tensor PE holds a whole weight block: NNZ_w = 4 (value, position) entries
+    "s2ta-aw": ArchConfig(name="s2ta-aw", dataflow=DataflowConfig(
+        kind="s2ta", wrf_double_buffer=False, arf_reuse=False, prf_reuse=False),
+        array=ArrayConfig(wrf_depth=4, zero_gating=True, sparse=True,
+                          sparse_use="throughput"),
+        weights=WeightConfig(format="dbb", nm="4:8", mask_encoding="positions"),
+        activations=ActivationConfig(dbb=True)),
     "scalesim-ws": ArchConfig(
         name="scalesim-ws",
         dataflow=DataflowConfig(kind="scalesim-ws", wrf_double_buffer=False, arf_reuse=False,
@@ -294,6 +344,19 @@ def _validate_weights(arch: ArchConfig, source: str) -> None:
     if pruned and w.d % m:
         raise InputError(f"d = {w.d} is not a multiple of M = {m}", source=source,
                          field="weights.d", allowed=f"a multiple of {m}")
+    if w.format == "dbb" and arch.dataflow.kind != "s2ta":
+        raise InputError("weight format dbb needs the S2TA weight path", source=source,
+                         field="dataflow.kind", allowed="s2ta (or another weights.format)")
+    if arch.dataflow.kind == "s2ta" and w.format not in ("int8", "dbb"):
+        raise InputError(f"the s2ta dataflow loads int8 or dbb weights, not {w.format}",
+                         source=source, field="weights.format", allowed="int8, dbb")
+    if arch.activations.dbb and arch.dataflow.kind != "s2ta":
+        raise InputError("activation DBB needs the S2TA array", source=source,
+                         field="activations.dbb", allowed="false, or dataflow.kind = s2ta")
+    if arch.activations.dbb and w.format == "dbb" and arch.array.wrf_depth < w.n_m[0]:
+        raise InputError(f"a time-unrolled tensor PE holds a whole weight block: wrf_depth "
+                         f"{arch.array.wrf_depth} < NNZ_w = {w.n_m[0]}", source=source,
+                         field="array.wrf_depth", allowed=f">= {w.n_m[0]}")
     if w.format in ("vq", "ssvq") and pruned:
         raise InputError(f"format {w.format} does not prune, got N:M = {w.nm}", source=source,
                          field="weights.nm", allowed="N = M (e.g. 1:1) for vq and ssvq")
@@ -302,10 +365,10 @@ def _validate_weights(arch: ArchConfig, source: str) -> None:
                          source=source, field="dataflow.kind", allowed="mvq (or weights.format "
                          "= int8)")
     if arch.array.sparse:
-        if not (w.format in ("mvq", "casec") and pruned):
+        if not (w.format in ("mvq", "casec", "dbb") and pruned):
             raise InputError("the sparsity-aware array needs N:M-pruned weights", source=source,
                              field="array.sparse", allowed="false, or weights.format = mvq/"
-                             "casec with N < M")
+                             "casec/dbb with N < M")
         logical = arch.array.rows * (m if arch.array.sparse_use == "throughput" else n) // n
         phys = arch.array.rows * n // m if arch.array.sparse_use == "area" else arch.array.rows
         if arch.array.rows % m or phys * m // n != logical:
@@ -333,11 +396,14 @@ def validate(arch: ArchConfig, source: str = "<config>") -> ArchConfig:
         # output buffer; otherwise the array can never start.
         halves = 2 if m.l1_double_buffer else 1
         w = arch.weights
-        if w.codebook:
+        if w.compressed:
             n, mm = w.n_m
-            sub = subvector_bits(k=w.k, d=w.d, n=n, m=mm, mask_encoding=w.mask_encoding,
-                                 signs=w.format == "ssvq")
-            need_w = halves * -(-a.rows * a.cols * sub // (8 * w.d))
+            dbb = w.format == "dbb"
+            d = mm if dbb else w.d
+            sub = subvector_bits(k=1 if dbb else w.k, d=d, n=n, m=mm,
+                                 mask_encoding=w.mask_encoding, signs=w.format == "ssvq",
+                                 values=dbb)
+            need_w = halves * -(-a.rows * a.cols * sub // (8 * d))
         else:
             need_w = halves * a.rows * a.cols * arch.data.weight_bits // 8
         if m.l1_weight_bytes < need_w:

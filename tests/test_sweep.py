@@ -163,7 +163,7 @@ def test_base_toml_file(tmp_path):
     ({"sweep": {"workloads": ["tiny"]}, "axes": {"array.rows": [0, 8]}},
      "field 'array.rows': 0 is out of range"),
     ({"sweep": {"workloads": ["tiny"]}, "axes": {"dataflow.kind": ["ews", "magic"]}},
-     "allowed: ws, ews, mvq, scalesim-ws"),
+     "allowed: ws, ews, mvq, s2ta, scalesim-ws"),
     ({"sweep": {"workloads": ["tiny"]}, "axes": {"preset": ["ews", "nope"]}},
      "unknown preset 'nope'"),
     ({"sweep": {"workloads": ["tiny"]}, "axes": {"array": ["8by8"]}}, "not an array shape"),

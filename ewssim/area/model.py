@@ -133,28 +133,34 @@ def area(arch: ArchConfig, tech: TechTable | str | None = None) -> AreaReport:
 
     # ---------------------------------------------------------------- array
     pes = arch.physical_pes
-    sparse = a.sparse
+    time_unrolled = arch.activations.dbb  # S2TA-AW: one activation (value + position) a cycle
+    sparse = a.sparse and not time_unrolled  # spatial N:M: M activation lanes, an M:1 mux
     n, m = w.n_m
     acc = acc_bits(arch)
     wbits = d.weight_bits + pos_bits(arch)
     chans = m if sparse else 1
+    act_bits = d.act_bits + ((arch.activations.block - 1).bit_length() if time_unrolled else 0)
+    # a PE holds only what its dataflow uses: ARF windows with ARF reuse, a PRF with PRF reuse
+    arf_depth = a.arf_depth if arch.dataflow.arf_reuse else 0
+    prf_depth = a.prf_depth if arch.dataflow.prf_reuse else 0
     add("array", "multiplier", pes, t.mult("area", d.weight_bits, d.act_bits),
         t.mult("leakage", d.weight_bits, d.act_bits))
     add("array", "accumulator adder", pes, t.adder("area", acc), t.adder("leakage", acc))
     regs("array", "psum pipeline register", pes * acc)
     regs("array", "WRF", pes * a.wrf_depth * wbits)
     muxes("array", "WRF read mux", pes * (a.wrf_depth - 1) * wbits)
-    regs("array", "ARF", pes * a.arf_depth * d.act_bits * chans)
-    muxes("array", "ARF tap mux", pes * chans * (a.arf_depth - 1) * d.act_bits)
+    regs("array", "ARF", pes * arf_depth * d.act_bits * chans)
+    muxes("array", "ARF tap mux", pes * chans * max(0, arf_depth - 1) * d.act_bits)
     if sparse:
         muxes("array", "M:1 activation mux", pes * (m - 1) * d.act_bits)
     if a.act_pipe_reg:
-        regs("array", "activation pipeline register", pes * chans * d.act_bits)
-    prf_block = "array" if a.prf_in_array else "l1"
-    regs(prf_block, "PRF", a.cols * a.prf_depth * d.psum_bits)
-    muxes(prf_block, "PRF read mux", a.cols * (a.prf_depth - 1) * d.psum_bits)
-    add(prf_block, "PRF accumulate adder", a.cols, t.adder("area", d.psum_bits),
-        t.adder("leakage", d.psum_bits))
+        regs("array", "activation pipeline register", pes * chans * act_bits)
+    if prf_depth:
+        prf_block = "array" if a.prf_in_array else "l1"
+        regs(prf_block, "PRF", a.cols * prf_depth * d.psum_bits)
+        muxes(prf_block, "PRF read mux", a.cols * (prf_depth - 1) * d.psum_bits)
+        add(prf_block, "PRF accumulate adder", a.cols, t.adder("area", d.psum_bits),
+            t.adder("leakage", d.psum_bits))
 
     # ---------------------------------------------------------------- loader + CRF
     if w.codebook:

@@ -70,7 +70,7 @@ def _run(args) -> int:
     arch = api.resolve_arch(args.arch, args.array)
     tech = load_tech(args.tech)  # a bad table is reported before anything runs
     net = api.resolve_workload(args.workload)
-    if arch.weights.codebook and args.compressed is None and args.weights == "synthetic":
+    if arch.weights.compressed and args.compressed is None and args.weights == "synthetic":
         print(f"ewssim: no --compressed layers given: using seeded synthetic weights for "
               f"{net.name}, compressed with {arch.weights.format} on the fly (the first run "
               f"takes a while; the result is cached in {api.cache_dir()})", file=sys.stderr)

@@ -3,11 +3,12 @@
 from ewssim.dataflow.base import Dataflow, Mapping, TileSchedule, Traffic
 from ewssim.dataflow.ews import EWS
 from ewssim.dataflow.mvq import MVQ
+from ewssim.dataflow.s2ta import S2TA
 from ewssim.dataflow.scalesim import ScaleSimWS
 from ewssim.dataflow.ws import WS
 from ewssim.errors import InputError
 
-DATAFLOWS: dict[str, type[Dataflow]] = {cls.kind: cls for cls in (WS, EWS, MVQ, ScaleSimWS)}
+DATAFLOWS: dict[str, type[Dataflow]] = {cls.kind: cls for cls in (WS, EWS, MVQ, S2TA, ScaleSimWS)}
 
 
 def get_dataflow(kind: str) -> Dataflow:

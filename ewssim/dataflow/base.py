@@ -65,12 +65,14 @@ class Traffic:
 
 @dataclass(frozen=True)
 class LayerContext:
-    """Where a layer's activations live, decided by the engine from the whole network:
+    """What the engine knows of a layer from the whole network:
     ``input_on_chip`` -- its input is the previous layer's output, kept in L2;
-    ``output_on_chip`` -- its output stays in L2 for the next layer (not written to DRAM)."""
+    ``output_on_chip`` -- its output stays in L2 for the next layer (not written to DRAM);
+    ``act_density`` -- the fraction of its input activations that are non-zero."""
 
     input_on_chip: bool = False
     output_on_chip: bool = False
+    act_density: float = 1.0
 
 
 #: a layer whose input comes from and whose output goes to DRAM

@@ -34,20 +34,11 @@ from ewssim.workload.layers import Layer
 
 
 def _codebook(fmt: LayerFormat | None) -> bool:
-    return fmt is not None and not fmt.dense
+    return fmt is not None and fmt.codebook
 
 
 class MVQ(EWS):
     kind = "mvq"
-
-    def rows(self, arch: ArchConfig, fmt: LayerFormat | None) -> tuple[int, int]:
-        a = arch.array
-        if not a.sparse:
-            return a.rows, a.rows
-        n, m = arch.weights.n_m
-        physical = a.rows * n // m if a.sparse_use == "area" else a.rows
-        pruned = fmt is not None and fmt.pruned
-        return physical, physical * m // n if pruned else physical
 
     def loader(self, arch: ArchConfig, fmt: LayerFormat) -> WeightLoader:
         """The weight path of this layer: a CRF holding all of the layer's codebook groups (each

@@ -57,8 +57,40 @@ class SystolicDataflow(Dataflow):
         return [(block, False)] if 0 < block < pixels else []
 
     def rows(self, arch: ArchConfig, fmt: LayerFormat | None) -> tuple[int, int]:
-        """(physical rows a partial sum crosses, logical reduction rows per tile)."""
-        return arch.array.rows, arch.array.rows
+        """(physical rows a partial sum crosses, logical reduction rows per tile).
+
+        Dense array: both ``rows``.  Sparsity-aware array (``array.sparse``): a group of ``d``
+        logical reduction PEs is built from ``d*N/M`` physical PEs with ``M:1`` activation
+        muxes; ``sparse_use = "area"`` keeps ``rows`` logical rows on ``rows*N/M`` physical
+        PEs per column, ``"throughput"`` lets ``rows`` physical PEs cover ``rows*M/N``
+        logical rows.  A dense (INT8) layer there uses only the physical PEs."""
+        a = arch.array
+        if not a.sparse:
+            return a.rows, a.rows
+        n, m = arch.weights.n_m
+        physical = a.rows * n // m if a.sparse_use == "area" else a.rows
+        pruned = fmt is not None and fmt.pruned
+        return physical, physical * m // n if pruned else physical
+
+    def slot_cycles(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None,
+                    ctx: LayerContext) -> int:
+        """Cycles a PE spends per (pixel, tap) slot."""
+        return 1
+
+    def entries_per_set(self, layer: Layer, arch: ArchConfig,
+                        fmt: LayerFormat | None) -> int | None:
+        """WRF entries one tile's weights take in a PE (``None``: one per tap)."""
+        return None
+
+    def act_reads(self, s, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None,
+                  ctx: LayerContext) -> tuple[int, int] | None:
+        """(activation elements read from L1, bits each), or ``None`` for the default
+        (:func:`ewssim.dataflow.traffic.act_reads_per_row`)."""
+        return None
+
+    def act_storage_ratio(self, layer: Layer, arch: ArchConfig, ctx: LayerContext) -> float:
+        """Bytes an activation tensor takes in L2/DRAM relative to dense ``act_bits``."""
+        return 1.0
 
     def line_cycles(self, arch: ArchConfig, fmt: LayerFormat | None):
         """Cycles per line (int), or a function of each tile's used logical rows."""
@@ -85,11 +117,15 @@ class SystolicDataflow(Dataflow):
                 line_cycles=self.line_cycles(arch, fmt),
                 load_latency=self.load_latency(arch, fmt), load_mode=self.load_mode,
                 drain_full_width=self.drain_full_width, allow_pack=self.allow_pack,
-                extra_cycles=self.extra_cycles(layer))
+                extra_cycles=self.extra_cycles(layer),
+                slot_cycles=self.slot_cycles(layer, arch, fmt, ctx),
+                entries_per_set=self.entries_per_set(layer, arch, fmt))
             traffic = array_traffic(s, layer, arch, psums_in_prf=in_prf, fmt=fmt,
-                                    sparse=a.sparse)
+                                    sparse=a.sparse, ctx=ctx,
+                                    act_reads=self.act_reads(s, layer, arch, fmt, ctx))
             notes = buffer_traffic(traffic, s, layer, arch, weight_bytes=self.weight_bytes(
-                layer, arch, fmt), chunked=chunk is not None, psums_in_prf=in_prf, ctx=ctx)
+                layer, arch, fmt), chunked=chunk is not None, psums_in_prf=in_prf, ctx=ctx,
+                act_ratio=self.act_storage_ratio(layer, arch, ctx))
             t = traffic
             l2 = (t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_psum_read_bytes
                   + t.l2_out_write_bytes)

@@ -90,7 +90,8 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
                    line_cycles: int | Callable[[np.ndarray], np.ndarray] = 1,
                    load_mode: str = "lines", drain_full_width: bool = False,
                    allow_pack: bool = True, extra_cycles: int = 0,
-                   logical_rows: int | None = None, load_latency: int = 0) -> TileSchedule:
+                   logical_rows: int | None = None, load_latency: int = 0,
+                   slot_cycles: int = 1, entries_per_set: int | None = None) -> TileSchedule:
     """Tiles in execution order.
 
     ``chunk``: output pixels per tile (PRF depth) with the reduction folds innermost
@@ -103,7 +104,9 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
     ``line_cycles``: cycles per line, or a function of each tile's used (logical) rows (the
     codebook loader's CRF ports); ``load_latency``: decode pipeline cycles added to every load.
     ``logical_rows``: reduction units per tile when they differ from the physical ``rows`` the
-    partial sum crosses (sparsity-aware array); default ``rows``.
+    partial sum crosses (sparsity-aware array); default ``rows``.  ``slot_cycles``: cycles a
+    PE spends per (pixel, tap) slot (time-unrolled activation blocks).  ``entries_per_set``: WRF
+    entries one tile's weights take in a PE (default ``taps``).
     """
     physical_rows = rows
     rows = logical_rows or rows
@@ -111,7 +114,7 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
     t = plan.taps
     n_g = layer.out_c // layer.groups
     T = plan.pixels
-    slots = max(1, wrf_depth // t)
+    slots = max(1, wrf_depth // (entries_per_set or t))
     # one slot cannot be written while in use; and weights that shift in from the top edge
     # ("rows") pass through PEs still computing, so only line loads can be double-buffered
     double_buffer = double_buffer and slots >= 2 and load_mode == "lines"
@@ -171,6 +174,6 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
         u0=u0.astype(np.int64), u1=u1.astype(np.int64), p0=p0, p1=p1,
         load_cycles=load.astype(np.int64), release=release, drain_cols=drain.astype(np.int64),
         taps=t, rows=physical_rows, cols=cols, double_buffer=double_buffer,
-        logical_rows=rows,
+        logical_rows=rows, slot_cycles=slot_cycles,
         units=unit_table(layer, plan), pack=plan.pack, extra_cycles=extra_cycles,
     )

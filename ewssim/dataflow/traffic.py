@@ -17,13 +17,14 @@ L2 and DRAM traffic follow from whether working sets fit the buffers (``buffer_t
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow.base import OFF_CHIP, LayerContext, TileSchedule, Traffic
 from ewssim.dataflow.tiling import ceil_div
-from ewssim.hw.loader import tile_l1_bytes
 from ewssim.workload.layers import Layer
 
 
@@ -59,7 +60,9 @@ def valid_taps(s: TileSchedule, kernel_w: int) -> np.ndarray:
 
 
 def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_prf: bool,
-                  fmt: LayerFormat | None = None, sparse: bool = False) -> Traffic:
+                  fmt: LayerFormat | None = None, sparse: bool = False,
+                  ctx: LayerContext = OFF_CHIP,
+                  act_reads: tuple[int, int] | None = None) -> Traffic:
     """L1 <-> array traffic and the weight path's activity.
 
     Weights: an INT8 load reads its real weights; a codebook load reads, per sub-vector of
@@ -73,7 +76,8 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
     d = arch.data
     groups_in_tile = s.g1 - s.g0
     pixels = s.p1 - s.p0
-    act = int((act_reads_per_row(s, layer) * s.used_rows).sum())
+    if act_reads is None:
+        act_reads = (int((act_reads_per_row(s, layer) * s.used_rows).sum()), d.act_bits)
     cum = valid_taps(s, layer.kernel_w)
     w_per_tile = groups_in_tile * (s.n1 - s.n0) * (cum[s.u1] - cum[s.u0])
     loaded = w_per_tile[s.load_cycles > 0]
@@ -82,7 +86,7 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
     last = s.u1 == units
     outs = s.used_cols * pixels
     t = Traffic(
-        l1_act_read_bytes=_bytes(act, d.act_bits),
+        l1_act_read_bytes=_bytes(*act_reads),
         l1_out_write_bytes=_bytes(int(outs[last].sum()), d.act_bits),
         int8_weight_bytes=layer.weight_bytes(8),
         executed_macs=layer.macs,
@@ -92,18 +96,24 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
         bits = d.act_bits if layer.kind == "matmul" else d.weight_bits
         t.l1_weight_read_bytes = _bytes(int(loaded.sum()), bits)
     else:
+        # per sub-vector (dbb: per block) its stored bits: index / values, mask, signs
         sub = -(-loaded // fmt.d)
         n, m = fmt.nm
-        tile_bytes = tile_l1_bytes(sub, k=fmt.k, d=fmt.d, n=n, m=m,
-                                   mask_encoding=fmt.mask_encoding, signs=fmt.signs)
-        t.l1_weight_read_bytes = int(np.sum(tile_bytes)) + fmt.codebook_bytes
-        t.crf_reads = int(sub.sum())
-        t.crf_reload_bytes = fmt.bits.codebook_bits // 8  # all groups, once per layer
+        t.l1_weight_read_bytes = int((-(-sub * fmt.subvector_bits // 8)).sum()) + \
+            fmt.codebook_bytes
+        if fmt.codebook:
+            t.crf_reads = int(sub.sum())
+            t.crf_reload_bytes = fmt.bits.codebook_bits // 8  # all groups, once per layer
         if fmt.pruned:
             if fmt.mask_encoding == "bitmap":
                 t.lzc_decodes = int(sub.sum()) * (fmt.d // m) * n
             if sparse:
                 t.executed_macs = layer.macs * n // m
+    if arch.array.zero_gating or arch.activations.dbb:
+        density = ctx.act_density
+        if arch.activations.dbb and arch.activations.nnz:  # pruned to at most NNZ_a per block
+            density = min(density, arch.activations.nnz / arch.activations.block)
+        t.executed_macs = int(round(t.executed_macs * density))
     _array_actions(t, s, layer, fmt, sparse, psums_in_prf, int(loaded.sum()))
     if not psums_in_prf:
         t.l1_psum_read_bytes = _bytes(int(outs[~first].sum()), d.psum_bits)
@@ -139,7 +149,7 @@ def _array_actions(t: Traffic, s: TileSchedule, layer: Layer, fmt: LayerFormat |
 
 def buffer_traffic(t: Traffic, s: TileSchedule, layer: Layer, arch: ArchConfig, *,
                    weight_bytes: int, chunked: bool, psums_in_prf: bool,
-                   ctx: LayerContext = OFF_CHIP) -> list[str]:
+                   ctx: LayerContext = OFF_CHIP, act_ratio: float = 1.0) -> list[str]:
     """Fill in L2 and DRAM traffic from buffer capacities; returns notes on spills.
 
     Policy (each rule documented in docs/model-reference.md, "Buffers"):
@@ -157,8 +167,9 @@ def buffer_traffic(t: Traffic, s: TileSchedule, layer: Layer, arch: ArchConfig, 
     m, d = arch.memory, arch.data
     notes: list[str] = []
     half = 2 if m.l1_double_buffer else 1
-    inp = layer.input_bytes(d.act_bits)
-    out = layer.output_bytes(d.act_bits)
+    # activations stored compressed (activation DBB) take ``act_ratio`` of their dense bytes
+    inp = int(math.ceil(layer.input_bytes(d.act_bits) * act_ratio))
+    out = int(math.ceil(layer.output_bytes(d.act_bits) * act_ratio))
     n_passes = len({(g, n) for g, n in zip(s.g0.tolist(), s.n0.tolist(), strict=True)})
     out_folds = max(1, n_passes // len(set(s.g0.tolist())))
     # L2 -> L1 activations: a pass over a group pack reads only that pack's channels, so the

@@ -32,6 +32,7 @@ from ewssim.dataflow.base import LayerContext, Traffic
 from ewssim.hw.array import schedule_times
 from ewssim.hw.dram import DramChannel
 from ewssim.hw.sram import SramPort
+from ewssim.workload.activations import load_activation_profile
 from ewssim.workload.layers import Network
 
 Progress = Callable[[int, int, str], None]
@@ -125,17 +126,22 @@ def activation_residency(network: Network, arch: ArchConfig) -> list[LayerContex
     activation share (``memory.l2_act_fraction * l2_bytes``); layer ``i+1`` then reads its
     input from L2, not DRAM.  The network's first input and last output go through DRAM.
     Branches (residual inputs, attention operands) are treated as coming from the previous
-    layer, with the layer's own sizes.
+    layer, with the layer's own sizes.  Arrays that gate or prune zero activations also get each
+    layer's input-activation density (``activations.profile``).
     """
     m, bits = arch.memory, arch.data.act_bits
     layers = network.layers
+    density = [1.0] * len(layers)
+    if arch.array.zero_gating or arch.activations.dbb:
+        profile = load_activation_profile(arch.activations.profile, network)
+        density = [profile[la.name] for la in layers]
     if m.ideal:
-        return [LayerContext() for _ in layers]
+        return [LayerContext(act_density=d) for d in density]
     budget = m.l2_act_fraction * m.l2_bytes
     fits = [la.input_bytes(bits) + la.output_bytes(bits) <= budget for la in layers]
     keep = [fits[i] and i + 1 < len(layers) and fits[i + 1] for i in range(len(layers))]
-    return [LayerContext(input_on_chip=i > 0 and keep[i - 1], output_on_chip=keep[i])
-            for i in range(len(layers))]
+    return [LayerContext(input_on_chip=i > 0 and keep[i - 1], output_on_chip=keep[i],
+                         act_density=density[i]) for i in range(len(layers))]
 
 
 def _run_events(steps: list[_Step], n_layers: int, arch: ArchConfig) -> list[int]:

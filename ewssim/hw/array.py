@@ -68,6 +68,8 @@ class TileSchedule:
     #: reduction units per tile (the logical rows); differs from ``rows`` (the physical PEs a
     #: partial sum crosses) only on the sparsity-aware array
     logical_rows: int = 0
+    #: cycles per (pixel, tap) slot: 1, or NNZ_a for time-unrolled activation blocks (S2TA-AW)
+    slot_cycles: int = 1
     #: cycles added once per layer (used by the SCALE-Sim parity plug-in; 0 otherwise)
     extra_cycles: int = 0
     #: reduction unit -> (channel-in-group, kernel row, first kernel column) lookup, shape (U, 3)
@@ -78,7 +80,7 @@ class TileSchedule:
 
     @property
     def stream_cycles(self) -> np.ndarray:
-        return (self.p1 - self.p0) * self.taps
+        return (self.p1 - self.p0) * self.taps * self.slot_cycles
 
     @property
     def used_cols(self) -> np.ndarray:
