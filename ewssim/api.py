@@ -56,6 +56,15 @@ def resolve_arch(arch: str | ArchConfig, array: str | tuple[int, int] | None = N
     return a
 
 
+def with_activation_profile(arch: ArchConfig, profile: str) -> ArchConfig:
+    """``arch`` reading its input-activation densities from ``profile`` (a CSV, an .npz or
+    "default")."""
+    import dataclasses
+
+    return dataclasses.replace(arch, activations=dataclasses.replace(arch.activations,
+                                                                      profile=str(profile)))
+
+
 def resolve_workload(workload: str | Network) -> Network:
     return workload if isinstance(workload, Network) else load_network(workload)
 

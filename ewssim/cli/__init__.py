@@ -14,6 +14,7 @@ from ewssim import __version__
 from ewssim.errors import EwssimError, InputError
 
 from . import area as _area
+from . import compare as _compare
 from . import compress as _compress
 from . import report as _report
 from . import reproduce as _reproduce
@@ -21,7 +22,7 @@ from . import run as _run
 from . import sweep as _sweep
 from . import workload as _workload
 
-_GROUPS = [_workload, _compress, _run, _report, _reproduce, _area, _sweep]
+_GROUPS = [_workload, _compress, _run, _report, _reproduce, _area, _compare, _sweep]
 
 
 class _Parser(argparse.ArgumentParser):

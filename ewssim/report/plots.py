@@ -283,3 +283,33 @@ def label_problems(fig: Figure) -> list[str]:
 
 def save(fig: Figure, path) -> None:
     fig.savefig(path, dpi=DPI, facecolor="white")
+
+
+def compare_figure(df, metrics: dict[str, str]) -> Figure:
+    """Grouped bars: one panel per metric, workloads on the x axis, one bar per architecture,
+    values relative to the first architecture on each workload (``<metric>_rel`` columns)."""
+    archs = list(dict.fromkeys(df["arch"]))
+    workloads = list(dict.fromkeys(df["workload"]))
+    keys = list(metrics)
+    cols = 3
+    rows_n = -(-len(keys) // cols)
+    fig = _figure(2.8 * rows_n + 0.6, WIDTH_IN)
+    axes = fig.subplots(rows_n, cols, squeeze=False).ravel()
+    width = 0.8 / max(1, len(archs))
+    x = np.arange(len(workloads))
+    for ax, key in zip(axes, keys, strict=False):
+        for i, arch in enumerate(archs):
+            sub = df[df["arch"] == arch].set_index("workload").reindex(workloads)
+            ax.bar(x + (i - (len(archs) - 1) / 2) * width, sub[f"{key}_rel"].to_numpy(),
+                   width, label=arch)
+        ax.axhline(1.0, color="0.3", linewidth=0.8, linestyle="--")
+        ax.set_xticks(x, workloads, fontsize=8)
+        ax.set_title(metrics[key], fontsize=9)
+        ax.set_xlabel("workload (network)", fontsize=8)
+        ax.set_ylabel(f"relative to {archs[0]} (×)", fontsize=8)
+    for ax in axes[len(keys):]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(archs), fontsize=8)
+    fig.suptitle("Architectures compared on the same workloads (first architecture = 1×)")
+    return fig
