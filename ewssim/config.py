@@ -215,7 +215,7 @@ class ArchConfig:
         return replace(self, array=replace(self.array, rows=rows, cols=cols))
 
 
-_SECTIONS = {"array": ArrayConfig, "dataflow": DataflowConfig, "weights": WeightConfig,
+SECTIONS = {"array": ArrayConfig, "dataflow": DataflowConfig, "weights": WeightConfig,
              "activations": ActivationConfig, "memory": MemoryConfig, "data": DataConfig}
 
 # ----------------------------------------------------------------------------- presets
@@ -317,11 +317,11 @@ def _build(cls, data: dict, prefix: str, source: str, base):
             raise InputError("unknown key", source=source, field=dotted,
                              allowed=", ".join(known))
         f = known[key]
-        if key in _SECTIONS and cls is ArchConfig:
+        if key in SECTIONS and cls is ArchConfig:
             if not isinstance(value, dict):
                 raise InputError("expected a table", source=source, field=dotted,
                                  allowed=f"[{key}] table")
-            kwargs[key] = _build(_SECTIONS[key], value, f"{key}.", source, getattr(base, key))
+            kwargs[key] = _build(SECTIONS[key], value, f"{key}.", source, getattr(base, key))
         else:
             kwargs[key] = _check_value(cls, f, value, dotted, source)
     return replace(base, **kwargs)
@@ -379,6 +379,12 @@ def _validate_weights(arch: ArchConfig, source: str) -> None:
         raise InputError(f"array.rows = {arch.array.rows} is not a multiple of d = {w.d}: "
                          "sub-vectors would straddle tiles", source=source, field="array.rows",
                          allowed=f"a multiple of {w.d}")
+
+
+def check_fields(data: dict, source: str = "<config>") -> ArchConfig:
+    """Field-level checks only (known keys, types, ranges, choices) of a nested dict, on top of
+    the defaults; cross-field rules are :func:`validate`'s."""
+    return _build(ArchConfig, data, "", source, ArchConfig())
 
 
 def validate(arch: ArchConfig, source: str = "<config>") -> ArchConfig:
@@ -487,7 +493,7 @@ def to_toml(arch: ArchConfig, comments: bool = True) -> str:
         if header:
             out.append(f"\n[{header}]")
         for f in fields(obj):
-            if f.name in _SECTIONS and isinstance(obj, ArchConfig):
+            if f.name in SECTIONS and isinstance(obj, ArchConfig):
                 continue
             line = f"{f.name} = {_toml_value(getattr(obj, f.name))}"
             if comments and f.metadata.get("doc"):
@@ -496,7 +502,7 @@ def to_toml(arch: ArchConfig, comments: bool = True) -> str:
             out.append(line)
 
     emit(arch, None)
-    for name in _SECTIONS:
+    for name in SECTIONS:
         emit(getattr(arch, name), name)
     return "\n".join(out) + "\n"
 
@@ -504,10 +510,11 @@ def to_toml(arch: ArchConfig, comments: bool = True) -> str:
 def describe_parameters() -> list[dict]:
     """Every parameter with its metadata (for docs and `arch show --params`)."""
     rows = []
-    for sec, cls in [("", ArchConfig), *_SECTIONS.items()]:
+    for sec, cls in [("", ArchConfig), *SECTIONS.items()]:
         for f in fields(cls):
-            if f.name in _SECTIONS:
+            if f.name in SECTIONS:
                 continue
             rows.append({"key": f"{sec}.{f.name}" if sec else f.name, "default": f.default,
+                         "type": f.type if isinstance(f.type, str) else f.type.__name__,
                          **{k: f.metadata.get(k) for k in ("unit", "source", "doc")}})
     return rows

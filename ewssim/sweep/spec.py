@@ -104,7 +104,7 @@ def nested(flat: dict) -> dict:
 def _check_fields(flat: dict, source: str) -> None:
     """Field-level checks only (known key, type, range, choices) -- the configuration's own
     messages; cross-field rules are checked per point."""
-    _config._build(ArchConfig, nested(flat), "", source, ArchConfig())
+    _config.check_fields(nested(flat), source)
 
 
 # ----------------------------------------------------------------------------- data
@@ -385,14 +385,7 @@ def _axis(key: str, raw, source: str, method: str) -> Axis:
 
 
 def _field_types() -> dict[str, str]:
-    out = {}
-    for sec, cls in [("", ArchConfig), *_config._SECTIONS.items()]:
-        for f in dataclasses.fields(cls):
-            if f.name in _config._SECTIONS:
-                continue
-            tp = f.type if isinstance(f.type, str) else f.type.__name__
-            out[f"{sec}.{f.name}" if sec else f.name] = tp
-    return out
+    return {p["key"]: p["type"] for p in _config.describe_parameters()}
 
 
 _TYPES = _field_types()
@@ -408,7 +401,7 @@ def _check_key(key: str, source: str, table: str) -> None:
         same = [k for k in _TYPES if k.rpartition(".")[0] == sec] if sec else []
         allowed = (", ".join(same) if same else
                    "a dotted configuration key (" + ", ".join(
-                       f"{s}.*" for s in _config._SECTIONS) + ", clock_mhz; see `ewssim arch "
+                       f"{s}.*" for s in _config.SECTIONS) + ", clock_mhz; see `ewssim arch "
                    "show ews`)" + (", \"array\" or \"preset\"" if table == "axes" else ""))
         raise _err("unknown key", source, f"{table}.{key}", allowed)
 
