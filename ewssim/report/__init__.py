@@ -110,7 +110,7 @@ def _check_out(out: Path) -> None:
                      "--out or remove it", source=str(out))
 
 
-def _write(run: Run, tmp: Path) -> None:
+def _write(run: Run, tmp: Path, out: Path) -> None:
     figs = build_figures(run)
     for name, (fig, table) in figs.items():
         plots.save(fig, tmp / f"{name}.png")
@@ -129,7 +129,8 @@ def _write(run: Run, tmp: Path) -> None:
                                     encoding="utf-8")
     (tmp / MARKER).write_text(json.dumps({
         "ewssim_report": 1, "ewssim_version": __version__,
-        "run_dir": str(run.path.resolve()), "figures": list(figs),
+        # relative to the report, so a report is the same wherever it was made
+        "run_dir": os.path.relpath(run.path.absolute(), out.absolute()), "figures": list(figs),
         "has_energy": run.has_energy, "has_area": run.has_area}, indent=1) + "\n")
 
 
@@ -147,7 +148,7 @@ def make_report(run_dir: str | Path, out_dir: str | Path) -> Path:
                          source=str(out)) from None
     try:
         os.chmod(tmp, 0o755)
-        _write(run, tmp)
+        _write(run, tmp, out)
         old = None
         if out.exists():
             old = parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"

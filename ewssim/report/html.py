@@ -260,7 +260,7 @@ def render(run: Run, sections: list[Section], *, area_table: pd.DataFrame | None
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>ewssim report: {_e(run.title)}</title>", f"<style>{CSS}</style></head><body>",
         f"<h1>ewssim report: {_e(run.title)}</h1>",
-        f'<p class="sub">{len(run.layers)} layers · run directory <code>{_e(run.path)}</code> '
+        f'<p class="sub">{len(run.layers)} layers · run directory <code>{_e(run.path.name)}</code> '
         '· data: <a href="layers.csv">layers.csv</a>, <a href="summary.json">summary.json</a>'
         "</p>",
         _cards(run),
