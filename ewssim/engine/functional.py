@@ -26,6 +26,13 @@ Operand conventions (shared with :mod:`ewssim.engine.reference`):
 
 Pixels are numbered image-major, then output row, then output column:
 ``p = (b * out_h + oh) * out_w + ow``.
+
+S2TA density-bound blocks (``dbb``): dbb weights are read from their stored form (the kept INT8
+values and the positions decoded from the stored mask, :func:`dbb_subvectors`); activation DBB
+(S2TA-AW, ``act_dbb = (BZ, NNZ_a)``) prunes every block of ``BZ`` input channels at every input
+position to its top-``NNZ_a`` magnitudes (:func:`prune_activations`, tie rule in
+:func:`dbb_prune`) before the tiles run, and the reference convolution uses the same pruned
+input: activation pruning is lossy by design, so "exact" means exact on the pruned input.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ewssim.compress.format import CompressedLayer
+from ewssim.compress.format import CompressedLayer, decode_mask
 from ewssim.compress.layout import from_subvectors
 from ewssim.dataflow.base import Mapping
 from ewssim.errors import EwssimError
@@ -229,15 +236,81 @@ def loader_weights(cl: CompressedLayer, loader: WeightLoader | None = None) -> n
     """int64 weights ``(out_c, in_c/groups, kh, kw)`` of a compressed layer as the weight
     loader emits them: every sub-vector through :meth:`WeightLoader.decode` (values and their
     positions), placed at those positions (zeros elsewhere).  A dense (INT8) layer returns its
-    INT8 weights.  ``loader`` defaults to ``WeightLoader.for_layer(cl)``."""
+    INT8 weights; a dbb layer its kept values at their stored positions (:func:`dbb_weights`).
+    ``loader`` defaults to ``WeightLoader.for_layer(cl)``."""
     if cl.is_dense:
         return np.asarray(cl.int8_weights).astype(np.int64)
+    if cl.is_dbb:
+        return dbb_weights(cl)   # no codebook: kept values + positions, read as stored
     if loader is None:
         loader = WeightLoader.for_layer(cl)
     vals, pos = loader.decode(cl, np.arange(cl.n_sub, dtype=np.int64))
     sub = np.zeros((cl.n_sub, cl.d), dtype=np.int64)
     np.put_along_axis(sub, pos, vals.astype(np.int64), axis=1)
     return from_subvectors(sub, tuple(cl.weight_shape), cl.d)
+
+
+def dbb_subvectors(cl: CompressedLayer) -> tuple[np.ndarray, np.ndarray]:
+    """A pruned dbb layer's blocks as the S2TA weight path reads them from storage: int64
+    ``(values, positions)``, each ``(n_sub, N)``, the kept INT8 values and their positions in
+    the block (ascending), decoded from the stored mask bits (not the cached mask)."""
+    if not (cl.is_dbb and cl.is_pruned):
+        raise EwssimError(f"layer '{cl.name}': {cl.method} {cl.nm[0]}:{cl.nm[1]} is not a "
+                          "pruned dbb layer")
+    n, m = cl.nm
+    mask = decode_mask(cl.mask_data, cl.n_sub, cl.d, n, m, cl.mask_encoding, cl.name)
+    pos = np.nonzero(mask)[1].reshape(cl.n_sub, n).astype(np.int64)
+    vals = np.asarray(cl.kept_values).astype(np.int64).reshape(cl.n_sub, n)
+    return vals, pos
+
+
+def dbb_weights(cl: CompressedLayer) -> np.ndarray:
+    """int64 weights of a dbb layer from its stored form: kept values at their positions, zeros
+    elsewhere (an unpruned dbb layer: its values)."""
+    if not cl.is_pruned:
+        sub = np.asarray(cl.kept_values).astype(np.int64).reshape(cl.n_sub, cl.d)
+    else:
+        vals, pos = dbb_subvectors(cl)
+        sub = np.zeros((cl.n_sub, cl.d), dtype=np.int64)
+        np.put_along_axis(sub, pos, vals, axis=1)
+    return from_subvectors(sub, tuple(cl.weight_shape), cl.d)
+
+
+def dbb_prune(blocks: np.ndarray, nnz: int) -> tuple[np.ndarray, np.ndarray]:
+    """Activation DBB of blocks along the last axis (length ``BZ``): the ``nnz`` largest
+    magnitudes of every block, as ``(values, positions)`` of shape ``(..., nnz)`` with the
+    positions ascending.  Ties in magnitude go to the LOWEST position first (so a block with
+    fewer than ``nnz`` non-zeros also keeps zeros, from its lowest zero positions up: the
+    pruning unit always emits exactly ``nnz`` entries)."""
+    b = np.asarray(blocks).astype(np.int64)
+    bz = b.shape[-1]
+    if not 1 <= nnz <= bz:
+        raise EwssimError(f"activation DBB keeps 1..{bz} of a block of {bz}, got {nnz}")
+    order = np.argsort(-np.abs(b), axis=-1, kind="stable")   # stable: lower position first
+    pos = np.sort(order[..., :nnz], axis=-1)
+    return np.take_along_axis(b, pos, axis=-1), pos
+
+
+def prune_activations(x: np.ndarray, layer: Layer, block: int, nnz: int) -> np.ndarray:
+    """``x`` (layout of the module doc) with every block of ``block`` consecutive input channels
+    of a group, at every input position, pruned to its top-``nnz`` magnitudes (:func:`dbb_prune`;
+    the rest set to 0).  A block is the same vector at every (pixel, kernel tap) that reads
+    that input position, so pruning the input once equals pruning every fed block."""
+    if layer.kind == "matmul":
+        raise EwssimError(f"layer '{layer.name}': activation DBB applies to conv/linear layers")
+    x = np.asarray(x).astype(np.int64)
+    c_g = layer.in_c // layer.groups
+    if c_g % block:
+        raise EwssimError(f"layer '{layer.name}': {c_g} channels per group are not a multiple "
+                          f"of the activation block {block}")
+    ch_axis = x.ndim - 3
+    xb = np.moveaxis(x, ch_axis, -1)
+    shp = xb.shape
+    blocks = xb.reshape(*shp[:-1], shp[-1] // block, block)
+    vals, pos = dbb_prune(blocks, nnz)
+    out = np.zeros_like(blocks)
+    np.put_along_axis(out, pos, vals, axis=-1)
+    return np.ascontiguousarray(np.moveaxis(out.reshape(shp), -1, ch_axis))
 
 
 def _check_compressed(layer: Layer, w: CompressedLayer) -> None:
@@ -256,9 +329,14 @@ def _weights(layer: Layer, w: np.ndarray | CompressedLayer) -> np.ndarray:
 
 
 def run_functional(layer: Layer, schedule: TileSchedule, x: np.ndarray,
-                   w: np.ndarray | CompressedLayer) -> np.ndarray:
+                   w: np.ndarray | CompressedLayer,
+                   act_dbb: tuple[int, int] | None = None) -> np.ndarray:
     """Execute ``schedule`` tile by tile; returns the layer output (layout: module doc).
-    ``w``: integer weights, or a compressed layer (decoded by :func:`loader_weights`)."""
+    ``w``: integer weights, or a compressed layer (decoded by :func:`loader_weights`).
+    ``act_dbb = (BZ, NNZ_a)``: activation DBB (S2TA-AW), the input is pruned first
+    (:func:`prune_activations`)."""
+    if act_dbb is not None:
+        x = prune_activations(x, layer, *act_dbb)
     view = conv_view(layer, x, _weights(layer, w))
     xp = view.padded_input()
     units = unit_fields(layer, schedule.taps)
@@ -298,7 +376,8 @@ class FunctionalReport:
 
 
 def check_functional(layer: Layer, mapping: Mapping | TileSchedule, seed: int = 0,
-                     weights: np.ndarray | CompressedLayer | None = None) -> FunctionalReport:
+                     weights: np.ndarray | CompressedLayer | None = None,
+                     act_dbb: tuple[int, int] | None = None) -> FunctionalReport:
     """Run the functional mode on seeded random INT8 activations and compare it exactly with
     :func:`conv2d_reference`.  Raises :class:`EwssimError` naming the layer and the first
     differing element; returns a short report otherwise.
@@ -306,7 +385,10 @@ def check_functional(layer: Layer, mapping: Mapping | TileSchedule, seed: int = 
     ``weights``: ``None`` -- seeded random INT8 weights; an integer array -- those weights (e.g.
     the decoded INT8 weights of a codebook layer); a
     :class:`~ewssim.compress.format.CompressedLayer` -- the schedule runs the weights the loader
-    model decodes (:func:`loader_weights`) and the reference convolution uses ``cl.decode()``.
+    model decodes (:func:`loader_weights`; dbb: the stored values and positions) and the
+    reference convolution uses ``cl.decode()``.  ``act_dbb = (BZ, NNZ_a)`` (S2TA-AW): the
+    activations are DBB-pruned (:func:`prune_activations`) and the reference convolution runs
+    on the same pruned input.
     """
     schedule = mapping.schedule if isinstance(mapping, Mapping) else mapping
     x, w = random_operands(layer, seed)
@@ -317,8 +399,9 @@ def check_functional(layer: Layer, mapping: Mapping | TileSchedule, seed: int = 
         w_run = w_ref = weights
     else:
         w_run = w_ref = w
-    got = run_functional(layer, schedule, x, w_run)
-    want = conv2d_reference(x, w_ref, layer)
+    got = run_functional(layer, schedule, x, w_run, act_dbb)
+    x_ref = x if act_dbb is None else prune_activations(x, layer, *act_dbb)
+    want = conv2d_reference(x_ref, w_ref, layer)
     if got.shape != want.shape:
         raise EwssimError(f"layer '{layer.name}': functional output shape {got.shape} differs "
                           f"from the reference {want.shape}")

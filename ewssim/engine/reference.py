@@ -44,6 +44,30 @@ each holding a kept value and its position in the group and picking the matching
 the group's ``M`` with an ``M:1`` mux.  The partial sum crosses the ``rows`` physical PEs; a
 tile covers ``logical_rows = rows * M / N`` reduction units.  Dense layers on that array use the
 physical PEs as a dense array (``logical_rows == rows``).
+
+**S2TA-style arrays** (docs/model-reference.md section 2, "S2TA-style arrays").  dbb weights
+(:mod:`ewssim.compress`, method ``dbb``: kept INT8 values + positions per block of ``M`` input
+channels, no codebook) are read from their stored form (:func:`ewssim.engine.functional.
+dbb_subvectors`): one line (a value + position per PE of a column) per ``line_cycles`` cycle(s),
+no decode latency.  S2TA-W runs them on the sparsity-aware array above (each physical PE: one
+kept weight and a ``BZ:1`` mux).  S2TA-AW (``act_dbb = (BZ, NNZ_a)``, the *time-unrolled tensor
+PE*): physical row ``i`` holds a whole weight block -- logical rows ``i*BZ .. i*BZ + BZ - 1`` --
+as a WRF set of ``NNZ_w`` (value, position) entries, written one entry per cycle of the line
+(``line_cycles >= NNZ_w``); the left edge of row ``i`` receives, per pixel, the dynamic pruning
+unit's output for its block, the top-``NNZ_a`` magnitudes (ties: lowest position first;
+:func:`ewssim.engine.functional.dbb_prune`), one (value, position) per cycle in ascending
+position order, each read from L1 as ``act_bits + ceil(log2 BZ)`` bits; a PE spends ``NNZ_a``
+cycles per pixel (``schedule.slot_cycles``), each cycle multiplying the activation by the WRF
+entry at the same position (0 if that weight was pruned), and passes its psum down in the
+pixel's last cycle.  Activation pruning is lossy: outputs are the convolution of the pruned
+input (:func:`ewssim.engine.functional.prune_activations`).
+
+**Zero-value clock gating** (``nonzero_macs``): of the executed MACs, those whose activation
+operand is non-zero and -- on the sparsity-aware array, where a PE's weights are pruned -- whose
+weight value is non-zero too.  The fast model's ``executed_macs`` with zero gating is the
+*expected* value ``macs x (N/M) x act_density`` (capped by ``NNZ_a/BZ`` for a fixed ``NNZ_a``),
+so the two agree exactly only when the input's zeros are spread evenly over what every PE sees
+(tests/test_reference_s2ta.py says when).
 """
 
 from __future__ import annotations
@@ -55,7 +79,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ewssim.compress.format import CompressedLayer
-from ewssim.engine.functional import conv_view, unit_fields
+from ewssim.compress.metrics import mask_bits_per_group
+from ewssim.engine.functional import conv_view, dbb_prune, dbb_subvectors, dbb_weights, unit_fields
 from ewssim.errors import EwssimError
 from ewssim.hw.array import TileSchedule
 from ewssim.hw.loader import LoaderCounters, WeightLoader, line_subvectors
@@ -76,10 +101,13 @@ class ReferenceResult:
     psum_reads: int = 0          # partial sums read back from the L1 output buffer
     psum_writes: int = 0         # partial sums written to the L1 output buffer
     out_writes: int = 0          # finished outputs written
-    executed_macs: int = 0       # physical PE MACs on real weights (padded taps, unused PEs: 0)
+    executed_macs: int = 0       # physical PE MACs on real weights (padded taps, unused PEs: 0;
+    #                              AW: cycles whose activation meets a kept weight)
+    nonzero_macs: int = 0        # of those, non-zero activation (and, sparse array, weight)
+    act_pos_bits: int = 0        # position bits per activation read (AW: ceil(log2 BZ)), else 0
     crf_reads: int = 0           # CRF lookups (the CRF's own counter, codebook layers)
     crf_cycles: int = 0          # cycles in which the CRF served at least one lookup
-    weight_l1_bytes: int = 0     # codebook layers: loader L1 bits, rounded up to bytes per load
+    weight_l1_bytes: int = 0     # codebook/dbb layers: L1 bits read, rounded up to bytes per load
     loader: LoaderCounters = field(default_factory=LoaderCounters)  # loader activity (deltas)
     loads: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # tile loads weights
     load_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -140,6 +168,7 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
              line_cycles: int | np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
              load_latency: int | None = None, load_mode: str = "lines",
              drain_full_width: bool = False, loader: WeightLoader | None = None,
+             act_dbb: tuple[int, int] | None = None,
              check_schedule: bool = True, max_cycles: int = 5_000_000) -> ReferenceResult:
     """Run ``schedule`` cycle by cycle on operands ``x``, ``w`` (layouts:
     :mod:`ewssim.engine.functional`).
@@ -162,6 +191,12 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
     in the PRF across the reduction folds (chunked order; the tiles' pixel ranges must then fit
     ``prf_depth``) rather than round-tripping through the L1 output buffer.
 
+    dbb weights (S2TA) need no loader: one line per cycle (default ``line_cycles = 1``, S2TA-AW
+    ``NNZ_w``), latency 0.  ``act_dbb = (BZ, NNZ_a)``: activation DBB on time-unrolled tensor
+    PEs (S2TA-AW, module doc); it needs pruned dbb weights with ``M = BZ``, ``taps = 1``,
+    ``logical_rows = rows * BZ`` and ``schedule.slot_cycles = NNZ_a``.  Without it a schedule
+    with ``slot_cycles > 1`` is refused (no other PE behaviour is defined for it).
+
     ``check_schedule=True`` checks the schedule's load flags and release tiles against our own
     LRU allocation (and raises on a difference); ``False`` runs the schedule's own flags and
     releases instead, so that a wrong schedule shows up as a hazard in the PEs (weights not
@@ -183,9 +218,36 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
                                     f"{tuple(w.weight_shape)}, the layer {la.weight_shape}")
         if w.is_dense:
             w = w.int8_weights
+        elif w.is_dbb and not w.is_pruned:
+            w = dbb_weights(w)       # every value kept: plain INT8 weights
         else:
             cl = w
     sparse = Ll != Lp
+    dbb = cl is not None and cl.is_dbb
+    aw = act_dbb is not None
+    sc = int(s.slot_cycles)
+    E = t                       # WRF entries per set (AW: the block's NNZ_w)
+    if aw:
+        bz, nnz_a = (int(v) for v in act_dbb)
+        if not dbb:
+            raise ReferenceSimError(f"layer '{la.name}': activation DBB runs on the tensor PEs "
+                                    "only with pruned dbb weights (a dense layer runs as WS)")
+        if cl.nm[1] != bz or t != 1 or Ll != Lp * bz or not 1 <= nnz_a <= bz:
+            raise ReferenceSimError(
+                f"layer '{la.name}': a tensor PE holds one weight block of BZ = {bz} with one "
+                f"tap: weights {cl.nm[0]}:{cl.nm[1]}, taps {t}, {Ll} logical rows on {Lp} "
+                f"physical, NNZ_a = {nnz_a}")
+        if sc != nnz_a:
+            raise ReferenceSimError(f"layer '{la.name}': the schedule spends {sc} cycle(s) per "
+                                    f"slot, the tensor PE NNZ_a = {nnz_a}")
+        E = cl.nm[0]
+        if wrf_depth < E:
+            raise ReferenceSimError(f"a tensor PE holds a whole weight block: wrf_depth "
+                                    f"{wrf_depth} < NNZ_w = {E}")
+    elif sc != 1:
+        raise ReferenceSimError(f"layer '{la.name}': slot_cycles = {sc} is defined only for "
+                                "time-unrolled activation blocks (act_dbb)")
+    per_pix = t * sc            # cycles a PE spends on one pixel
     if cl is None:
         if sparse:
             raise ReferenceSimError(f"layer '{la.name}': the sparsity-aware array "
@@ -202,9 +264,28 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
             raise ReferenceSimError(f"layer '{la.name}': channels {cl.channels} are not a "
                                     f"multiple of d={cl.d} (fit=pad is not modelled here)")
         if load_mode != "lines":
-            raise ReferenceSimError("codebook weights are loaded line by line (load_mode "
+            raise ReferenceSimError("compressed weights are loaded line by line (load_mode "
                                     "'lines')")
         view = conv_view(layer, x, np.zeros(la.weight_shape, np.int64))
+    if dbb:
+        # S2TA weight path: no codebook, no decoder; blocks read as stored (values + positions)
+        loader = None
+        d, q = cl.d, cl.nm[0]
+        gN, gM = (cl.nm if sparse and not aw else (1, 1))
+        if sparse and not aw and Ll * gN != Lp * gM:
+            raise ReferenceSimError(f"{Ll} logical rows on {Lp} physical PEs do not match "
+                                    f"N:M = {gN}:{gM}")
+        dbb_vals, dbb_pos = dbb_subvectors(cl)
+        if not sparse:
+            # a dense array: the block is expanded to M values, zeros at pruned positions
+            dense_blocks = np.zeros((cl.n_sub, d), np.int64)
+            np.put_along_axis(dense_blocks, dbb_pos, dbb_vals, axis=1)
+            dbb_vals, dbb_pos = dense_blocks, None
+        # L1 bits per block: N int8 values + the block's mask in its stored encoding
+        block_bits = 8 * cl.nm[0] + mask_bits_per_group(cl.mask_encoding, *cl.nm)
+        if line_cycles is None:
+            line_cycles = E if aw else 1
+    elif cl is not None:
         if loader is None:
             loader = WeightLoader.for_layer(cl, line_length=Ll)
         loader.begin_layer(cl)
@@ -235,7 +316,7 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
     if s.units.shape == units.shape and not np.array_equal(s.units, units):
         raise ReferenceSimError(f"layer '{la.name}': the schedule's unit table differs from the "
                                 "model reference's unit order")
-    slots = max(1, wrf_depth // t)
+    slots = max(1, wrf_depth // E)
     db = double_buffer and slots >= 2
     if db != s.double_buffer:
         raise ReferenceSimError(f"layer '{la.name}': double buffering is {db} here, "
@@ -262,6 +343,11 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
     col_och = np.full((n_tiles, H), -1, np.int64)       # output channel of every used column
     tag_off = np.zeros(n_tiles + 1, np.int64)           # flat offsets of the feed tables
     tags, vals = [], []
+    # AW: per tile, per physical row (block) and cycle slot q*NNZ_a + e, the pruning unit's e-th
+    # kept (value, position) of the block for pixel q; and which rows hold a used block
+    aw_off = np.zeros(n_tiles + 1, np.int64)
+    aw_vals, aw_poss = [], []
+    aw_used = np.zeros((n_tiles, Lp), bool)
     for k in range(n_tiles):
         g0, g1 = int(s.g0[k]), int(s.g1[k])
         n0, n1, u0, u1 = int(s.n0[k]), int(s.n1[k]), int(s.u0[k]), int(s.u1[k])
@@ -313,11 +399,23 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
                                   1)[..., 0]
             line_ids.append(np.where(ok[None], ids, -1))
             line_row.append(jg[:, None] * nu + np.arange(nb)[None, :] * d)
+        if aw:
+            blk = val.reshape(Lp, bz, int(P[k])).transpose(0, 2, 1)       # (Lp, P, BZ)
+            kv, kp = dbb_prune(blk, nnz_a)                                  # (Lp, P, NNZ_a)
+            aw_vals.append(kv.ravel())
+            aw_poss.append(kp.ravel())
+            aw_off[k + 1] = aw_off[k] + kv.size
+            aw_used[k] = (tag.reshape(Lp, bz * int(P[k])) >= 0).any(1)
         tags.append(tag.ravel())
         vals.append(val.ravel())
         tag_off[k + 1] = tag_off[k] + tag.size
     tag_flat = np.concatenate(tags) if tags else np.zeros(0, np.int64)
     val_flat = np.concatenate(vals) if vals else np.zeros(0, np.int64)
+    aw_val = np.concatenate(aw_vals) if aw_vals else np.zeros(0, np.int64)
+    aw_pos = np.concatenate(aw_poss) if aw_poss else np.zeros(0, np.int64)
+    if aw and n_tiles and int(lcs.min()) < E:
+        raise ReferenceSimError(f"a tensor PE takes one WRF entry per cycle: a line of NNZ_w = "
+                                f"{E} entries needs >= {E} cycles, got {int(lcs.min())}")
 
     sched_loads = s.load_cycles > 0
     slot_of_tile, loads, release = _lru(set_ids, slots, None if check_schedule else sched_loads)
@@ -355,11 +453,12 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
     act_tile = np.full((Lp, H), -1, np.int64)
     act_slot = np.zeros((Lp, H), np.int64)
     ptr = np.full((Lp, H), -1, np.int64)      # per-PE tile pointer
-    wrf_set = np.full((Lp, H, slots, t), -1, np.int64)
-    wrf_w = np.zeros((Lp, H, slots, t), np.int64)
-    wrf_sel = np.zeros((Lp, H, slots, t), np.int64)      # M:1 mux select (0 on a dense array)
-    wrf_real = np.zeros((Lp, H, slots, t), bool)         # entry holds a real weight
-    wrf_when = np.full((Lp, H, slots, t), -1, np.int64)  # cycle of the last write
+    # entries per slot: one per tap; AW: the block's NNZ_w (value, position) entries
+    wrf_set = np.full((Lp, H, slots, E), -1, np.int64)
+    wrf_w = np.zeros((Lp, H, slots, E), np.int64)
+    wrf_sel = np.zeros((Lp, H, slots, E), np.int64)      # mux select / AW: position in block
+    wrf_real = np.zeros((Lp, H, slots, E), bool)         # entry holds a real weight
+    wrf_when = np.full((Lp, H, slots, E), -1, np.int64)  # cycle of the last write
     acc = np.zeros((Lp, H), np.int64)
     ps_val = np.zeros((Lp, H), np.int64)
     ps_tile = np.full((Lp, H), -1, np.int64)
@@ -367,7 +466,7 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
     win_prev = np.full((Ll, t), -1, np.int64)
     win_cur = np.full((Ll, t), -1, np.int64)
     lrows = np.arange(Ll)
-    lead = (lrows // gM) * gN                 # physical row that feeds each logical row
+    lead = lrows // bz if aw else (lrows // gM) * gN   # physical row feeding each logical row
     grp_base = (np.arange(Lp) // gN) * gM     # first logical row of each physical row's group
     II, JJ = np.meshgrid(np.arange(Lp), np.arange(H), indexing="ij")
     set_arr = np.asarray(set_ids, np.int64)
@@ -387,11 +486,35 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
     pending: deque = deque()                     # (write cycle, tile, column, tap, data)
     feed_tile, feed_slot = -1, 0              # row 0 feeder
     next_tile = 0
-    res = ReferenceResult(cycles=0, starts=starts, output=out)
+    load_bits = 0                                # dbb: L1 bits read by the current load
+    res = ReferenceResult(cycles=0, starts=starts, output=out,
+                          act_pos_bits=(bz - 1).bit_length() if aw else 0)
     finished = 0
     c = 0
 
+    def write_entry(k: int, j: int, e: int, data) -> None:
+        """AW: entry ``e`` of every tensor PE of column ``j`` (one block per physical row)."""
+        sl = int(slot_of_tile[k])
+        wrf_set[:, j, sl, e] = set_ids[k]
+        wrf_when[:, j, sl, e] = c
+        col_w = np.zeros(Lp, np.int64)
+        col_sel = np.zeros(Lp, np.int64)
+        col_real = np.zeros(Lp, bool)
+        for rows0, v, pos in data:
+            if e == 0:
+                res.weight_reads += d * len(rows0)
+            phys = rows0 // bz
+            col_w[phys] = v[:, e]
+            col_sel[phys] = pos[:, e]
+            col_real[phys] = True
+        wrf_w[:, j, sl, e] = col_w
+        wrf_sel[:, j, sl, e] = col_sel
+        wrf_real[:, j, sl, e] = col_real
+
     def write_line(k: int, j: int, tau: int, data) -> None:
+        if aw:
+            write_entry(k, j, *data)
+            return
         sl = int(slot_of_tile[k])
         wrf_set[:, j, sl, tau] = set_ids[k]
         wrf_when[:, j, sl, tau] = c
@@ -431,7 +554,7 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
             raise ReferenceSimError(f"layer '{la.name}': no progress after {max_cycles} cycles "
                                     f"(tile {next_tile} waits, load queue at {next_load})")
         # ---- 1. row-0 feeder: continue the current tile or start the next one
-        if feed_tile >= 0 and feed_slot + 1 < P[feed_tile] * t:
+        if feed_tile >= 0 and feed_slot + 1 < P[feed_tile] * per_pix:
             feed_slot += 1
         elif next_tile < n_tiles and (not loads[next_tile]
                                       or 0 <= load_end[next_tile] < c):
@@ -445,9 +568,14 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
         edge_tile[0], edge_slot[0] = feed_tile, feed_slot
 
         # ---- 2. left edge: ARF window of every logical row, L1 reads
+        #         (AW: each row with a used block reads one kept (value, position) per cycle)
         e_tile, e_slot = edge_tile[lead], edge_slot[lead]
         fed = e_tile >= 0
-        if fed.any():
+        if aw:
+            fed_p = edge_tile >= 0
+            res.act_reads += int((fed_p & aw_used[np.where(fed_p, edge_tile, 0),
+                                                  np.arange(Lp)]).sum())
+        elif fed.any():
             ek = np.where(fed, e_tile, 0)
             flat = tag_off[ek] + lrows * (P[ek] * t) + e_slot
             need = np.where(fed, tag_flat[np.where(fed, flat, 0)], -1)
@@ -474,28 +602,50 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
                 raise ReferenceSimError("a PE saw tiles out of order")
             ptr = np.where(valid, act_tile, ptr)
             kk = np.where(valid, act_tile, 0)
-            tau = act_slot % t
-            q_pix = act_slot // t
+            tau = (act_slot // sc) % t
+            phase = act_slot % per_pix           # cycle within the pixel
+            q_pix = act_slot // per_pix
             col_used = valid & (JJ < used_cols[kk])
             sl = slot_of_tile[kk]
-            wset = wrf_set[II, JJ, sl, tau]
-            stale = col_used & ((wset != set_arr[kk]) | (wrf_when[II, JJ, sl, tau] >= c))
+            if aw:   # the whole set (NNZ_w entries) must be resident
+                wset = wrf_set[II, JJ, sl]
+                stale = col_used & ((wset != set_arr[kk][..., None]).any(-1)
+                                    | (wrf_when[II, JJ, sl] >= c).any(-1))
+            else:
+                wset = wrf_set[II, JJ, sl, tau]
+                stale = col_used & ((wset != set_arr[kk]) | (wrf_when[II, JJ, sl, tau] >= c))
             if stale.any():
                 i, j = (int(v) for v in np.argwhere(stale)[0])
                 raise ReferenceSimError(
                     f"layer '{la.name}': cycle {c}: PE ({i}, {j}) runs tile {kk[i, j]} but its "
                     f"WRF slot {sl[i, j]} holds set {wset[i, j]} (want {set_arr[kk[i, j]]}): "
                     "weights not resident")
-            wv = np.where(col_used, wrf_w[II, JJ, sl, tau], 0)
-            # the activation register carries the M activations of the PE's mux group (tile,
-            # slot); the mux picks logical row grp_base + select of that tile's feed table
-            lrow = grp_base[:, None] + wrf_sel[II, JJ, sl, tau]
-            a_val = np.where(valid, val_flat[np.where(
-                valid, tag_off[kk] + lrow * (P[kk] * t) + act_slot, 0)], 0)
-            res.executed_macs += int((col_used & wrf_real[II, JJ, sl, tau]).sum())
+            if aw:
+                # the kept activation of this cycle (value, position in the block) meets the
+                # WRF entry at the same position; none: the weight was pruned (0)
+                flat = np.where(valid, aw_off[kk] + II * (P[kk] * sc) + act_slot, 0)
+                a_val = np.where(valid, aw_val[flat], 0)
+                a_pos = np.where(valid, aw_pos[flat], -1)
+                match = (col_used[..., None] & wrf_real[II, JJ, sl]
+                         & (wrf_sel[II, JJ, sl] == a_pos[..., None]))
+                wv = np.where(match, wrf_w[II, JJ, sl], 0).sum(-1)
+                ex = match.any(-1)
+            else:
+                wv = np.where(col_used, wrf_w[II, JJ, sl, tau], 0)
+                # the activation register carries the M activations of the PE's mux group
+                # (tile, slot); the mux picks logical row grp_base + select of that tile's feed
+                lrow = grp_base[:, None] + wrf_sel[II, JJ, sl, tau]
+                a_val = np.where(valid, val_flat[np.where(
+                    valid, tag_off[kk] + lrow * (P[kk] * t) + act_slot, 0)], 0)
+                ex = col_used & wrf_real[II, JJ, sl, tau]
+            res.executed_macs += int(ex.sum())
+            nz = ex & (a_val != 0)
+            if sparse:
+                nz &= wv != 0
+            res.nonzero_macs += int(nz.sum())
             prod = wv * a_val
-            acc = np.where(valid, np.where(tau == 0, prod, acc + prod), acc)
-            fin = valid & (tau == t - 1)
+            acc = np.where(valid, np.where(phase == 0, prod, acc + prod), acc)
+            fin = valid & (phase == per_pix - 1)
             above = np.zeros((Lp, H), np.int64)
             above[1:] = ps_val[:-1]
             if Lp > 1:
@@ -557,7 +707,21 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
                     line, phase = divmod(m, lc)
                     j, tau = divmod(line, t)
                     data = None
-                    if not dense_w:
+                    if dbb:
+                        # S2TA: the line's blocks read from L1 as stored, no decoder
+                        if phase == 0:
+                            ids = line_ids[k][j, tau]
+                            keep = ids >= 0
+                            ids, rows0 = ids[keep], line_row[k][j][keep]
+                            load_bits += int(ids.size) * block_bits
+                            line_buf = [(rows0, dbb_vals[ids],
+                                         None if dbb_pos is None else dbb_pos[ids])]
+                        if aw:   # one (value, position) entry per PE and cycle
+                            if phase < E:
+                                pending.append((c + load_latency, k, j, tau, (phase, line_buf)))
+                        elif phase == lc - 1:
+                            pending.append((c + load_latency, k, j, tau, line_buf))
+                    elif not dense_w:
                         ids = line_ids[k][j, tau]
                         keep = ids >= 0
                         ids, rows0 = ids[keep], line_row[k][j][keep]
@@ -575,7 +739,7 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
                             line_buf.append((rows0[part], v.astype(np.int64), pos))
                         if phase == lc - 1:
                             data, line_buf = line_buf, []
-                    if phase == lc - 1:
+                    if phase == lc - 1 and not dbb:
                         pending.append((c + load_latency, k, j, tau, data))
             else:  # rows: shift from the top; row i holds its own weights after the last shift
                 if m == 0:
@@ -595,6 +759,9 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
             load_end[cur_load] = c
             if loader is not None:
                 res.weight_l1_bytes += (loader.counters.l1_bits_read - load_bits0 + 7) // 8
+            elif dbb:
+                res.weight_l1_bytes += (load_bits + 7) // 8
+                load_bits = 0
             cur_load = -1
         c += 1
 
