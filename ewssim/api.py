@@ -108,6 +108,20 @@ def check_formats(arch: ArchConfig, formats: dict[str, LayerFormat], source: str
                                  allowed=f"{have} (or recompress with {want})")
 
 
+def compressed_network(arch: ArchConfig, net: Network, *, compressed: str | Path | None = None,
+                       weights: str = "synthetic"):
+    """The compressed layers a run replays (for functional checks): the ``--compressed``
+    directory, or the cached synthetic compression; ``None`` for INT8 or analytic runs."""
+    if not arch.weights.compressed:
+        return None
+    if compressed is not None:
+        return load_network_dir(compressed)
+    if weights != "synthetic":
+        return None
+    where = cache_dir() / _cache_key(net, compression_settings(arch))
+    return load_network_dir(where) if (where / "manifest.json").is_file() else None
+
+
 def weight_formats(arch: ArchConfig, net: Network, *, compressed: str | Path | None = None,
                    weights: str = "synthetic",
                    progress: Callable[[int, int, str], None] | None = None,
@@ -255,21 +269,36 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
 
 
 def check_functional(result: RunResult, *, max_macs: int = 20_000_000, seed: int = 0,
+                     compressed=None,
                      progress: Progress | None = None) -> tuple[list[str], list[str]]:
-    """Execute every layer's mapping tile by tile on seeded random INT8 operands and compare
-    the outputs with a plain convolution, exactly (:mod:`ewssim.engine.functional`).  Layers
-    above ``max_macs`` are skipped.  Returns (checked, skipped) layer names; a mismatch raises
-    :class:`~ewssim.errors.EwssimError` naming the layer and the first differing element."""
+    """Execute every layer's mapping tile by tile on seeded random INT8 activations and compare
+    the outputs with a plain convolution, exactly (:mod:`ewssim.engine.functional`).  INT8
+    layers use seeded random weights; compressed layers (``compressed``: the
+    :class:`~ewssim.compress.CompressedNetwork` the run replays) run the weights the loader
+    model decodes, against ``decode()``; on a time-unrolled S2TA-AW array the activations are
+    DBB-pruned first.  Layers above ``max_macs``, and compressed layers without their
+    compressed weights (analytic formats), are skipped.  Returns (checked, skipped) layer
+    names; a mismatch raises :class:`~ewssim.errors.EwssimError` naming the layer and the
+    first differing element."""
     from ewssim.engine.functional import check_functional as _check
 
+    arch = result.arch
+    layers = {cl.name: cl for cl in compressed.layers} if compressed is not None else {}
     checked, skipped = [], []
     items = result.results or []
     for i, r in enumerate(items):
         layer = r.mapping.layer
-        if layer.macs > max_macs:
+        cl = layers.get(layer.name)
+        needs_weights = arch.weights.compressed and layer.has_weights
+        if layer.macs > max_macs or (needs_weights and cl is None):
             skipped.append(layer.name)
         else:
-            _check(layer, r.mapping, seed)
+            weights = None if cl is None or cl.is_dense else cl
+            act_dbb = None
+            if arch.activations.dbb and weights is not None and cl.method == "dbb" and \
+                    cl.is_pruned:
+                act_dbb = (arch.activations.block, r.mapping.schedule.slot_cycles)
+            _check(layer, r.mapping, seed, weights=weights, act_dbb=act_dbb)
             checked.append(layer.name)
         if progress:
             progress(i + 1, len(items), layer.name)

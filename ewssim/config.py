@@ -353,6 +353,11 @@ def _validate_weights(arch: ArchConfig, source: str) -> None:
     if arch.activations.dbb and arch.dataflow.kind != "s2ta":
         raise InputError("activation DBB needs the S2TA array", source=source,
                          field="activations.dbb", allowed="false, or dataflow.kind = s2ta")
+    if arch.activations.dbb and w.format == "dbb" and arch.activations.block != w.n_m[1]:
+        raise InputError(f"the time-unrolled tensor PE pairs a weight block of M = "
+                         f"{w.n_m[1]} with an activation block of {arch.activations.block}",
+                         source=source, field="activations.block",
+                         allowed=f"{w.n_m[1]} (the weight block M of weights.nm)")
     if arch.activations.dbb and w.format == "dbb" and arch.array.wrf_depth < w.n_m[0]:
         raise InputError(f"a time-unrolled tensor PE holds a whole weight block: wrf_depth "
                          f"{arch.array.wrf_depth} < NNZ_w = {w.n_m[0]}", source=source,

@@ -125,3 +125,17 @@ def test_normalize_with_the_named_rule(capsys):
     assert main(["normalize", "--value", "4", "--unit", "tops_per_w", "--from-node", "17",
                  "--to-node", "40"]) == 2
     assert "--from-node" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset", ["s2ta-w", "s2ta-aw", "ssvq"])
+def test_check_functional_runs_the_compressed_weights(preset, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert main(["run", "--arch", preset, "--workload", "tiny", "--array", "16x16",
+                 "--check-functional", "--json"]) == 0
+    assert "6 layer(s) equal a numpy convolution exactly" in capsys.readouterr().err
+
+
+def test_check_functional_skips_compressed_layers_without_weights(capsys):
+    assert main(["run", "--arch", "s2ta-aw", "--workload", "tiny", "--array", "16x16",
+                 "--weights", "analytic", "--check-functional", "--json"]) == 0
+    assert "skipped" in capsys.readouterr().err

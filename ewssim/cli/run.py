@@ -83,10 +83,13 @@ def _run(args) -> int:
         result.write(args.out)
     if args.check_functional:
         with Progress(len(net.layers), "layers checked") as bar:
+            cn = api.compressed_network(arch, net, compressed=args.compressed,
+                                        weights=args.weights)
             checked, skipped = api.check_functional(result, max_macs=args.functional_max_macs,
-                                                    progress=bar)
+                                                    compressed=cn, progress=bar)
         print(f"functional check: {len(checked)} layer(s) equal a numpy convolution exactly"
-              + (f"; {len(skipped)} skipped (> {args.functional_max_macs:,} MACs): "
+              + (f"; {len(skipped)} skipped (> {args.functional_max_macs:,} MACs, or "
+                 f"compressed layers without their weights under --weights analytic): "
                  f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
                  if skipped else ""), file=sys.stderr)
     tot = result.totals

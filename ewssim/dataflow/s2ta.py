@@ -75,9 +75,11 @@ class S2TA(SystolicDataflow):
         count = int((blocks * (s.p1 - s.p0)).sum()) * self.nnz_a(arch, ctx)
         return count, arch.data.act_bits + _pos_bits(bz)
 
-    def act_storage_ratio(self, layer: Layer, arch: ArchConfig, ctx: LayerContext) -> float:
-        """AW stores activations compressed: NNZ_a values + positions per block of BZ."""
-        if not arch.activations.dbb:
+    def act_storage_ratio(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None,
+                          ctx: LayerContext) -> float:
+        """AW stores activations compressed: NNZ_a values + positions per block of BZ (a dense
+        INT8 layer, which reads them dense, keeps them dense)."""
+        if not _aw(arch, fmt):
             return 1.0
         bz, bits = arch.activations.block, arch.data.act_bits
         return min(1.0, self.nnz_a(arch, ctx) * (bits + _pos_bits(bz)) / (bz * bits))

@@ -88,7 +88,8 @@ class SystolicDataflow(Dataflow):
         (:func:`ewssim.dataflow.traffic.act_reads_per_row`)."""
         return None
 
-    def act_storage_ratio(self, layer: Layer, arch: ArchConfig, ctx: LayerContext) -> float:
+    def act_storage_ratio(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None,
+                          ctx: LayerContext) -> float:
         """Bytes an activation tensor takes in L2/DRAM relative to dense ``act_bits``."""
         return 1.0
 
@@ -125,7 +126,7 @@ class SystolicDataflow(Dataflow):
                                     act_reads=self.act_reads(s, layer, arch, fmt, ctx))
             notes = buffer_traffic(traffic, s, layer, arch, weight_bytes=self.weight_bytes(
                 layer, arch, fmt), chunked=chunk is not None, psums_in_prf=in_prf, ctx=ctx,
-                act_ratio=self.act_storage_ratio(layer, arch, ctx))
+                act_ratio=self.act_storage_ratio(layer, arch, fmt, ctx))
             t = traffic
             l2 = (t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_psum_read_bytes
                   + t.l2_out_write_bytes)

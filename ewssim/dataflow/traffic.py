@@ -111,8 +111,10 @@ def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_p
                 t.executed_macs = layer.macs * n // m
     if arch.array.zero_gating or arch.activations.dbb:
         density = ctx.act_density
-        if arch.activations.dbb and arch.activations.nnz:  # pruned to at most NNZ_a per block
-            density = min(density, arch.activations.nnz / arch.activations.block)
+        a = arch.activations
+        time_unrolled = a.dbb and fmt is not None and fmt.dbb and fmt.pruned
+        if time_unrolled and a.nnz:  # activations pruned to at most NNZ_a per block
+            density = min(density, a.nnz / a.block)
         t.executed_macs = int(round(t.executed_macs * density))
     _array_actions(t, s, layer, fmt, sparse, psums_in_prf, int(loaded.sum()))
     if not psums_in_prf:
