@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ewssim import __version__, api
 from ewssim.area import area
-from ewssim.errors import InputError
+from ewssim.outdir import check_replaceable, replacing
 
 #: run name -> (preset, workload); all 64x64 at 40 nm with the default memories
 RUNS = {
@@ -135,11 +132,12 @@ default memories, seeded synthetic weights.</p>
 """
 
 
+def _is_ours(out: Path) -> bool:
+    return (out / MARKER).is_file()
+
+
 def check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir())
-                                              and not (out / MARKER).is_file())):
-        raise InputError("exists and is not an ewssim reproduce directory; refusing to "
-                         "replace it", source=str(out), field="--out")
+    check_replaceable(out, _is_ours, "an ewssim reproduce directory")
 
 
 def reproduce_mvq(out: str | Path, *, weights: str = "synthetic",
@@ -148,11 +146,7 @@ def reproduce_mvq(out: str | Path, *, weights: str = "synthetic",
     from ewssim.report import make_report  # matplotlib only for this command
 
     out = Path(out)
-    check_out(out)
-    parent = out.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".reproduce-", dir=parent))
-    try:
+    with replacing(out, _is_ours, "an ewssim reproduce directory") as tmp:
         totals = {}
         for i, (name, (preset, wl)) in enumerate(RUNS.items()):
             res = api.simulate(preset, wl, weights=weights)
@@ -169,14 +163,4 @@ def reproduce_mvq(out: str | Path, *, weights: str = "synthetic",
             "command": "ewssim reproduce mvq", "version": __version__,
             "rows": [{"figure": r.what, "paper": r.paper, "ewssim": r.ours, "unit": r.unit,
                       "ratio": r.ratio, "source": r.source} for r in rows]}, indent=1) + "\n")
-        if out.exists():
-            old = parent / f".reproduce-old-{os.getpid()}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out / "index.html"

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ewssim import __version__
-from ewssim.errors import InputError
+from ewssim.outdir import replacing
 from ewssim.report import data, html, plots
 from ewssim.report.data import Run, read_run
 
@@ -101,15 +99,6 @@ def is_report_dir(path: Path) -> bool:
     return isinstance(marker, dict) and "ewssim_report" in marker
 
 
-def _check_out(out: Path) -> None:
-    if not out.exists() and not out.is_symlink():
-        return
-    if out.is_dir() and not out.is_symlink() and (is_report_dir(out) or not any(out.iterdir())):
-        return
-    raise InputError("exists and is not an ewssim report (no report.json); choose another "
-                     "--out or remove it", source=str(out))
-
-
 def _write(run: Run, tmp: Path, out: Path) -> None:
     figs = build_figures(run)
     for name, (fig, table) in figs.items():
@@ -138,27 +127,8 @@ def make_report(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Write the report of ``run_dir`` into ``out_dir``; returns ``out_dir/index.html``."""
     run = read_run(run_dir)
     out = Path(out_dir)
-    _check_out(out)
-    parent = out.absolute().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    except OSError as exc:
-        raise InputError(f"cannot create the report directory: {exc.strerror or exc}",
-                         source=str(out)) from None
-    try:
-        os.chmod(tmp, 0o755)
+    with replacing(out, is_report_dir, "an ewssim report (no report.json)") as tmp:
         _write(run, tmp, out)
-        old = None
-        if out.exists():
-            old = parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out / "index.html"
 
 

@@ -8,12 +8,10 @@ the first two axes that vary; the data behind each figure is written as CSV besi
 from __future__ import annotations
 
 import html
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from ewssim.errors import InputError
+from ewssim.outdir import replacing
 from ewssim.sweep.pareto import front, heatmap_table, varying_axes
 from ewssim.sweep.plots import heatmap_plot, label, pareto_plot
 from ewssim.sweep.store import read_meta, read_results
@@ -23,11 +21,8 @@ FRONTS = [("area_mm2", "energy_pJ"), ("total_cycles", "energy_pJ")]
 HEAT_VALUES = ["energy_pJ", "total_cycles"]
 
 
-def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir())
-                                              and not (out / MARKER).is_file())):
-        raise InputError("exists and is not an ewssim sweep report; refusing to replace it",
-                         source=str(out), field="--out")
+def _is_ours(out: Path) -> bool:
+    return (out / MARKER).is_file()
 
 
 def make_sweep_report(db: str | Path, out: str | Path) -> Path:
@@ -38,11 +33,7 @@ def make_sweep_report(db: str | Path, out: str | Path) -> Path:
         raise InputError("holds no finished points", source=str(db), field="results",
                          allowed="a sweep with at least one point done")
     out = Path(out)
-    _check_out(out)
-    parent = out.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".sweep-report-", dir=parent))
-    try:
+    with replacing(out, _is_ours, "an ewssim sweep report") as tmp:
         sections = []
         axes = varying_axes(df)
         for wl in sorted(df["workload"].unique()):
@@ -71,16 +62,6 @@ def make_sweep_report(db: str | Path, out: str | Path) -> Path:
             sections.append((wl, len(sub), items))
         (tmp / "index.html").write_text(_page(str(db), meta, df, axes, sections))
         (tmp / MARKER).write_text("ewssim sweep report\n")
-        if out.exists():
-            old = parent / f".sweep-report-old-{os.getpid()}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out / "index.html"
 
 
