@@ -74,7 +74,8 @@ def main() -> str:
     out += ["## 2. S2TA-AW vs SA-ZVCG on ResNet-50 and MobileNet-V2", "",
             "S2TA (HPCA 2022) reports more than 2× speed-up and energy reduction over SA-ZVCG "
             "on five CNNs (16 nm).", "", markdown(df2),
-            "| workload | design | speed-up over SA-ZVCG | energy reduction |", "|---|---|---:|---:|"]
+            "| workload | design | speed-up over SA-ZVCG | energy reduction |",
+            "|---|---|---:|---:|"]
     for wl in ("resnet50", "mobilenet_v2"):
         base = t2.loc[("sa-zvcg", wl)]
         for arch in ("s2ta-aw", "s2ta-aw-nnz3"):
