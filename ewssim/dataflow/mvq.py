@@ -27,7 +27,7 @@ from __future__ import annotations
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow.ews import EWS
-from ewssim.dataflow.systolic import ceil_div_array
+from ewssim.dataflow.tiling import ceil_div
 from ewssim.hw.crf import CodebookRegisterFile
 from ewssim.hw.loader import WeightLoader
 from ewssim.workload.layers import Layer
@@ -57,7 +57,7 @@ class MVQ(EWS):
         if not _codebook(fmt):
             return 1
         crf, d = self.loader(arch, fmt).crf, fmt.d
-        return lambda used_rows: crf.line_cycles(ceil_div_array(used_rows, d))
+        return lambda used_rows: crf.line_cycles(ceil_div(used_rows, d))
 
     def load_latency(self, arch: ArchConfig, fmt: LayerFormat | None) -> int:
         return self.loader(arch, fmt).latency if _codebook(fmt) else 0

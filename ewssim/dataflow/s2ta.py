@@ -28,7 +28,8 @@ from __future__ import annotations
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow.base import LayerContext
-from ewssim.dataflow.systolic import SystolicDataflow, ceil_div_array
+from ewssim.dataflow.systolic import SystolicDataflow
+from ewssim.dataflow.tiling import ceil_div
 from ewssim.workload.activations import nnz_per_block
 from ewssim.workload.layers import Layer
 
@@ -71,7 +72,7 @@ class S2TA(SystolicDataflow):
         if not _aw(arch, fmt):
             return None
         bz = arch.activations.block
-        blocks = ceil_div_array(s.used_rows, bz)
+        blocks = ceil_div(s.used_rows, bz)
         count = int((blocks * (s.p1 - s.p0)).sum()) * self.nnz_a(arch, ctx)
         return count, arch.data.act_bits + _pos_bits(bz)
 

@@ -13,8 +13,6 @@ dense INT8 weights.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow.base import OFF_CHIP, Dataflow, LayerContext, Mapping
@@ -145,6 +143,3 @@ class SystolicDataflow(Dataflow):
         return Mapping(layer=layer, schedule=s, traffic=traffic, psums_in_prf=in_prf,
                        notes=notes)
 
-
-def ceil_div_array(a: np.ndarray, b: int) -> np.ndarray:
-    return -(-a // b)

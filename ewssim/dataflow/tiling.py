@@ -29,7 +29,8 @@ from ewssim.dataflow.base import TileSchedule
 from ewssim.workload.layers import Layer
 
 
-def ceil_div(a: int, b: int) -> int:
+def ceil_div(a, b: int):
+    """Ceiling division of an int or an integer array."""
     return -(-a // b)
 
 
