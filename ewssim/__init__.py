@@ -2,6 +2,35 @@
 
 Data flows one way through the sub-packages:
 workload -> compress -> (mapping in) dataflow -> engine + hw -> energy/area -> report.
+
+What a notebook needs is here (docs/api.md)::
+
+    import ewssim
+    arch = ewssim.preset("mvq").replace("memory.dram_bytes_per_cycle", 8)
+    run = ewssim.simulate(arch, "resnet18")
+    run.layers            # one row per layer (pandas), units in ewssim.COLUMN_UNITS
+    run.totals            # dict of network totals
 """
 
 __version__ = "0.1.0"
+
+from ewssim.api import (  # noqa: E402
+    COLUMN_UNITS,
+    RunResult,
+    compress,
+    load_arch,
+    load_workload,
+    preset,
+    simulate,
+)
+from ewssim.compare import compare  # noqa: E402
+from ewssim.config import ArchConfig, preset_names  # noqa: E402
+from ewssim.dataflow import resolve  # noqa: E402
+from ewssim.errors import EwssimError, InputError  # noqa: E402
+from ewssim.sweep import run_sweep as sweep  # noqa: E402
+
+__all__ = [
+    "COLUMN_UNITS", "ArchConfig", "EwssimError", "InputError", "RunResult", "__version__",
+    "compare", "compress", "load_arch", "load_workload", "preset", "preset_names", "resolve",
+    "simulate", "sweep",
+]

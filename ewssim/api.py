@@ -1,9 +1,15 @@
-"""The Python face of ewssim: what the CLI calls and what users script against.
+"""The Python face of ewssim: what the CLI calls and what a notebook imports (re-exported by
+``ewssim/__init__.py``).
 
-``simulate(arch, workload)`` -> :class:`RunResult` with a per-layer DataFrame and totals.
-``weight_formats(arch, network, ...)`` -> the per-layer weight formats a codebook architecture
-replays (from a compressed directory, from synthetic weights compressed on the fly, or from the
-analytic plan, which gives the same formats without running k-means).
+* :func:`load_arch` / :func:`preset` -- an architecture, checked; ``arch.replace("KEY", v)``
+  overrides a field;
+* :func:`load_workload` -- a zoo network or a topology file;
+* :func:`compress` -- compress a network's weights (synthetic or from a file);
+* :func:`simulate` -> :class:`RunResult` (per-layer DataFrame, totals, a short summary);
+* :func:`weight_formats` -- the per-layer weight formats a compressed architecture replays
+  (from a compressed directory, the analytic plan, or synthetic weights compressed on the fly).
+
+:func:`ewssim.compare.compare` and :func:`ewssim.sweep.run_sweep` build on these.
 """
 
 from __future__ import annotations
@@ -11,18 +17,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from ewssim import config as _config
 from ewssim.area import AreaReport
-from ewssim.compress import Settings, compress_network, load_network_dir, save_network
-from ewssim.compress.format import FORMAT_VERSION
+from ewssim.compress import (
+    CompressedNetwork,
+    Settings,
+    compress_network,
+    load_network_dir,
+    save_network,
+)
+from ewssim.compress.io import FORMAT_VERSION
 from ewssim.compress.plan import LayerFormat, formats_from_compressed, plan_network
 from ewssim.config import ArchConfig
+from ewssim.dataflow import TRAFFIC_FIELDS, Hardware, dataflow_of, resolve
+from ewssim.dataflow.base import TRAFFIC_UNITS
 from ewssim.energy import EFFICIENCY_COLUMNS, ENERGY_COLUMNS, EnergyModel
 from ewssim.engine.sim import LayerResult, Progress
 from ewssim.engine.sim import simulate as _simulate
@@ -32,54 +47,84 @@ from ewssim.tech import load as load_tech
 from ewssim.workload import load_network
 from ewssim.workload.layers import Network
 
-#: per-layer and total columns, in order; the unit is in every name (utilization is a fraction)
-TRAFFIC_COLUMNS = [
-    "dram_read_bytes", "dram_write_bytes", "dram_act_read_bytes", "dram_weight_read_bytes",
-    "dram_out_write_bytes",
-    "l2_read_bytes", "l2_write_bytes", "l2_act_read_bytes", "l2_weight_read_bytes",
-    "l2_psum_read_bytes", "l2_out_write_bytes",
-    "l1_act_read_bytes", "l1_weight_read_bytes", "l1_psum_read_bytes", "l1_out_write_bytes",
-    "int8_weight_bytes", "crf_reads", "crf_reload_bytes", "lzc_decodes", "executed_macs",
-    "wrf_writes", "wrf_reads", "arf_writes", "arf_reads", "act_hops", "psum_hops",
-    "prf_accesses", "mux_selects",
-]
-CYCLE_COLUMNS = ["compute_cycles", "stall_cycles", "total_cycles", "macs", "utilization"]
-#: energy (pJ, total and per component), efficiency and whole-accelerator area columns
-ENERGY_AREA_COLUMNS = [*ENERGY_COLUMNS, *EFFICIENCY_COLUMNS, "area_mm2"]
+#: derived byte columns: each is a sum of Traffic counters
+SUM_COLUMNS = {
+    "dram_read_bytes": ("dram_act_read_bytes", "dram_weight_read_bytes"),
+    "dram_write_bytes": ("dram_out_write_bytes",),
+    "l2_read_bytes": ("l2_act_read_bytes", "l2_weight_read_bytes", "l2_psum_read_bytes"),
+    "l2_write_bytes": ("l2_out_write_bytes", "dram_act_read_bytes", "dram_weight_read_bytes"),
+}
+#: every counter column of the run table, in order: the derived sums, then each Traffic field
+TRAFFIC_COLUMNS = [*SUM_COLUMNS, *TRAFFIC_FIELDS]
+#: the unit of every numeric column of the run table and of the totals
+COLUMN_UNITS: dict[str, str] = {
+    "M": "output pixels", "Kr": "reduction elements", "N": "output channels",
+    "compute_cycles": "cycles", "stall_cycles": "cycles", "total_cycles": "cycles",
+    "macs": "MACs", "utilization": "fraction of physical PE-cycles", "tiles": "tiles",
+    "weight_load_cycles": "cycles", **dict.fromkeys(SUM_COLUMNS, "B"), **TRAFFIC_UNITS,
+    **{c: "pJ" for c in ENERGY_COLUMNS}, **dict.fromkeys(EFFICIENCY_COLUMNS, "TOPS/W"),
+    "area_mm2": "mm2", "runtime_ms": "ms",
+}
+
+#: where a compressed architecture's weights come from without --compressed
+WEIGHT_SOURCES = ("analytic", "synthetic")
 
 
-def resolve_arch(arch: str | ArchConfig, array: str | tuple[int, int] | None = None) -> ArchConfig:
-    a = arch if isinstance(arch, ArchConfig) else _config.load(arch)
+# ----------------------------------------------------------------------------- inputs
+
+def preset(name: str) -> ArchConfig:
+    """A preset architecture (any case): ``ews``, ``mvq``, ``s2ta-aw``, ...
+    (:func:`ewssim.config.preset_names`)."""
+    return _config.preset(name)
+
+
+def load_arch(spec: str | Path | ArchConfig, *, array: str | tuple[int, int] | None = None,
+              overrides: dict[str, Any] | Iterable[str] | None = None) -> ArchConfig:
+    """A preset name, an architecture TOML file or an ArchConfig, checked, with ``array``
+    (``"32x32"``) and ``overrides`` (``{"memory.dram_bytes_per_cycle": 8}`` or
+    ``["memory.dram_bytes_per_cycle=8"]``, as ``--set``) applied."""
+    a = _config.load(spec)
     if array is not None:
         rows, cols = _config.parse_array(array) if isinstance(array, str) else array
-        a = _config.validate(a.with_array(rows, cols), source="--array")
+        a = a.with_array(rows, cols)
+    if overrides:
+        items = overrides if isinstance(overrides, dict) else dict(
+            _config.parse_set(s) for s in overrides)
+        a = a.replace(items, source="--set")
     return a
+
+
+#: older name of :func:`load_arch`
+resolve_arch = load_arch
 
 
 def with_activation_profile(arch: ArchConfig, profile: str) -> ArchConfig:
     """``arch`` reading its input-activation densities from ``profile`` (a CSV, an .npz or
     "default")."""
-    import dataclasses
-
-    return dataclasses.replace(arch, activations=dataclasses.replace(arch.activations,
-                                                                      profile=str(profile)))
+    return arch.replace("activations.profile", str(profile), source="--activations")
 
 
-def resolve_workload(workload: str | Network) -> Network:
-    return workload if isinstance(workload, Network) else load_network(workload)
+def load_workload(workload: str | Path | Network) -> Network:
+    """A zoo network (any case), a topology CSV, or a Network."""
+    return workload if isinstance(workload, Network) else load_network(str(workload))
 
 
-WEIGHT_SOURCES = ("synthetic", "analytic")
+resolve_workload = load_workload
 
+
+# ----------------------------------------------------------------------------- weights
 
 def compression_settings(arch: ArchConfig) -> Settings:
     w = arch.weights
-    return Settings.for_method(w.format, nm=w.n_m, k=w.k, d=w.d, mask_encoding=w.mask_encoding,
-                               codebook_groups=w.codebook_groups, fit=w.fit, seed=w.seed,
-                               source=f"arch {arch.name}: [weights]")
+    return Settings(format=w.weight_format, fit=w.fit, seed=w.seed,
+                    source=f"arch {arch.name}: [weights]").checked()
 
 
 def cache_dir() -> Path:
+    """Where synthetic weights compressed on the fly are kept: ``$EWSSIM_CACHE``, else
+    ``$XDG_CACHE_HOME/ewssim/compressed`` (``~/.cache/ewssim/compressed``)."""
+    if os.environ.get("EWSSIM_CACHE"):
+        return Path(os.environ["EWSSIM_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "ewssim" / "compressed"
 
@@ -92,46 +137,57 @@ def _cache_key(net: Network, s: Settings) -> str:
 
 
 def check_formats(arch: ArchConfig, formats: dict[str, LayerFormat], source: str) -> None:
-    """Every compressed layer must be what the architecture's weight path decodes."""
-    w = arch.weights
+    """Every compressed layer must be stored in the format the architecture's weight path
+    decodes: any difference (method, N:M, d, k, mask encoding, codebook groups) changes
+    cycles, bytes, energy or area, so it is refused, naming both values."""
+    want = arch.weights.weight_format
     for f in formats.values():
-        if f.dense:
+        if f.format.int8:
             continue
-        checks = [("method", f.method, w.format), ("nm", f.nm, w.n_m)]
-        if f.codebook:
-            checks += [("d", f.d, w.d), ("k", f.k, w.k)]
-        for fld, have, want in checks:
-            if have != want:
-                raise InputError(f"layer '{f.name}': compressed with {fld} = {have}, the "
-                                 f"architecture decodes {fld} = {want}", source=source,
-                                 field=f"weights.{'format' if fld == 'method' else fld}",
-                                 allowed=f"{have} (or recompress with {want})")
+        diff = want.differences(f.format)
+        if diff:
+            fld, arch_v, file_v = diff[0]
+            key = "format" if fld == "method" else fld
+            raise InputError(f"layer '{f.name}': compressed as {f.format.describe()}, the "
+                             f"architecture decodes {want.describe()} ({fld} {file_v} vs "
+                             f"{arch_v})", source=source, field=f"weights.{key}",
+                             allowed=f"{file_v} (or recompress with {arch_v})")
 
 
 def compressed_network(arch: ArchConfig, net: Network, *, compressed: str | Path | None = None,
-                       weights: str = "synthetic"):
+                       weights: str = "analytic",
+                       cache: str | Path | None = None) -> CompressedNetwork | None:
     """The compressed layers a run replays (for functional checks): the ``--compressed``
     directory, or the cached synthetic compression; ``None`` for INT8 or analytic runs."""
-    if not arch.weights.compressed:
+    if arch.weights.weight_format.int8:
         return None
     if compressed is not None:
         return load_network_dir(compressed)
     if weights != "synthetic":
         return None
-    where = cache_dir() / _cache_key(net, compression_settings(arch))
+    where = Path(cache or cache_dir()) / _cache_key(net, compression_settings(arch))
     return load_network_dir(where) if (where / "manifest.json").is_file() else None
 
 
 def weight_formats(arch: ArchConfig, net: Network, *, compressed: str | Path | None = None,
-                   weights: str = "synthetic",
+                   weights: str = "analytic",
                    progress: Callable[[int, int, str], None] | None = None,
+                   cache: str | Path | None = None,
                    ) -> tuple[dict[str, LayerFormat] | None, str]:
-    """(per-layer formats or ``None`` for an INT8 architecture, a sentence saying where from)."""
-    if not arch.weights.compressed:
+    """(per-layer formats or ``None`` for an INT8 architecture, a sentence saying where from).
+
+    Without ``compressed``: ``weights="analytic"`` (default) plans every layer's format
+    exactly as the compressor would, without k-means (same cycles, bytes and energy);
+    ``"synthetic"`` compresses seeded synthetic weights (cached in ``cache`` or
+    :func:`cache_dir`).  Both apply the same per-layer fit rule."""
+    if weights not in WEIGHT_SOURCES:
+        raise InputError(f"unknown weight source {weights!r}", field="--weights",
+                         allowed=", ".join(WEIGHT_SOURCES))
+    if arch.weights.weight_format.int8:
         if compressed is not None:
             raise InputError("an INT8 architecture does not replay compressed layers",
                              field="--compressed", allowed="an architecture with "
-                             "weights.format = vq/mvq/casec/ssvq (e.g. --arch mvq)")
+                             "weights.format = vq/mvq/casec/ssvq/dbb (e.g. --arch mvq)")
         return None, "INT8 weights"
     if compressed is not None:
         cn = load_network_dir(compressed)
@@ -140,14 +196,11 @@ def weight_formats(arch: ArchConfig, net: Network, *, compressed: str | Path | N
         return formats, f"replaying compressed layers from {compressed}"
     s = compression_settings(arch)
     if weights == "analytic":
-        return plan_network(net, s), (f"analytic {s.method} format (k={s.k}, d={s.d}, "
-                                      f"N:M={s.n_m[0]}:{s.n_m[1]}; no k-means)")
-    if weights != "synthetic":
-        raise InputError(f"unknown weight source {weights!r}", field="--weights",
-                         allowed=", ".join(WEIGHT_SOURCES))
-    where = cache_dir() / _cache_key(net, s)
-    how = (f"synthetic weights (seed {s.seed}) compressed on the fly with {s.method} "
-           f"(k={s.k}, d={s.d}, N:M={s.n_m[0]}:{s.n_m[1]})")
+        return plan_network(net, s), (f"analytic {s.format.describe()}: the compressor's "
+                                      f"format and fit rule without k-means")
+    where = Path(cache or cache_dir()) / _cache_key(net, s)
+    how = (f"synthetic weights (seed {s.seed}) compressed on the fly with "
+           f"{s.format.describe()}")
     if (where / "manifest.json").is_file():
         try:
             cn = load_network_dir(where)
@@ -157,30 +210,48 @@ def weight_formats(arch: ArchConfig, net: Network, *, compressed: str | Path | N
     cn = compress_network(net, "synthetic", s, progress=progress)
     try:
         save_network(cn, where)
+        how += f", cached in {where}"
     except (OSError, InputError):
         pass  # the cache is an optimisation only
     return {cl.name: LayerFormat.from_compressed(cl) for cl in cn.layers}, how
 
 
-def _row(r: LayerResult, arch: ArchConfig, em: EnergyModel | None = None) -> dict:
+def compress(workload: str | Network, method: str = "mvq", *, weights: str = "synthetic",
+             out: str | Path | None = None,
+             progress: Callable[[int, int, str], None] | None = None,
+             **settings) -> CompressedNetwork:
+    """Compress ``workload``'s weights (``weights``: "synthetic", or an .npz/.npy/.safetensors
+    file or directory) with ``method`` (mvq, vq, casec, ssvq, int8, dbb) and the keyword
+    settings of :meth:`ewssim.compress.Settings.for_method` (a setting the method has no use
+    for, such as ``k`` for dbb, is refused); written to ``out`` if given."""
+    net = load_workload(workload)
+    s = Settings.for_method(method, strict=True, **settings)
+    cn = compress_network(net, weights, s, progress=progress)
+    if out is not None:
+        save_network(cn, out)
+    return cn
+
+
+# ----------------------------------------------------------------------------- results
+
+def _row(r: LayerResult, hw: Hardware, em: EnergyModel | None = None) -> dict:
     layer = r.mapping.layer
     t = r.traffic
-    pes = arch.physical_pes
     g = layer.gemm
     row = {
         "layer": layer.name, "type": layer.kind, "M": g.m, "Kr": g.kr, "N": g.n,
         "compute_cycles": r.compute_cycles, "stall_cycles": r.stall_cycles,
         "total_cycles": r.total_cycles, "macs": layer.macs,
-        "utilization": t.executed_macs / (r.total_cycles * pes) if r.total_cycles else 0.0,
+        "utilization": (t.executed_macs / (r.total_cycles * hw.physical_pes)
+                        if r.total_cycles else 0.0),
         "tiles": len(r.mapping.schedule),
         "weight_load_cycles": int(r.mapping.schedule.load_cycles.sum()),
+        "mapping": r.mapping.name,
     }
-    row["dram_read_bytes"] = t.dram_act_read_bytes + t.dram_weight_read_bytes
-    row["dram_write_bytes"] = t.dram_out_write_bytes
-    row["l2_read_bytes"] = t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_psum_read_bytes
-    row["l2_write_bytes"] = t.l2_out_write_bytes + t.dram_act_read_bytes + \
-        t.dram_weight_read_bytes
-    row.update(t.as_dict())
+    counts = t.as_dict()
+    for col, parts in SUM_COLUMNS.items():
+        row[col] = sum(counts[p] for p in parts)
+    row.update(counts)
     if em is not None:
         # energy is a separate step on the engine's counts (ewssim/energy)
         row.update(em.energy(row, r.total_cycles))
@@ -191,17 +262,29 @@ def _row(r: LayerResult, arch: ArchConfig, em: EnergyModel | None = None) -> dic
     return row
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
+    """A simulated run: ``layers`` (one row per layer, units in :data:`COLUMN_UNITS`),
+    ``totals``, the architecture and the resolved hardware.  Printing it gives a short
+    summary, not the table."""
+
     arch: ArchConfig
     network: Network
     layers: pd.DataFrame
     results: list[LayerResult] | None = None
     tech: TechTable | None = None
+    weights: str = ""
+    hardware: Hardware | None = None
+
+    @property
+    def hw(self) -> Hardware:
+        if self.hardware is None:
+            self.hardware = resolve(self.arch)
+        return self.hardware
 
     @property
     def energy_model(self) -> EnergyModel:
-        return EnergyModel(self.arch, self.tech)
+        return EnergyModel(self.hw, self.tech)
 
     @property
     def area(self) -> AreaReport:
@@ -216,7 +299,7 @@ class RunResult:
         for c in ["compute_cycles", "stall_cycles", "total_cycles", "macs", "tiles",
                   "weight_load_cycles", *TRAFFIC_COLUMNS]:
             tot[c] = int(df[c].sum())
-        pes = self.arch.physical_pes
+        pes = self.hw.physical_pes
         tot["utilization"] = (tot["executed_macs"] / (tot["total_cycles"] * pes)
                               if tot["total_cycles"] else 0.0)
         tot["runtime_ms"] = tot["total_cycles"] / (self.arch.clock_mhz * 1e3)
@@ -229,19 +312,46 @@ class RunResult:
             tot["area_mm2"] = em.area.total_mm2
         return tot
 
-    def write(self, out: str | Path) -> Path:
-        """``layers.csv`` and ``summary.json`` into ``out`` (each written to a temp name first)."""
+    def summary(self) -> str:
+        """A few lines: what ran, cycles, energy, area."""
+        t = self.totals
+        lines = [f"{self.network.name} on {self.arch.name} ({t['array']} array, "
+                 f"{self.hw.dataflow} dataflow, {t['layers']} layers"
+                 + (f"; weights: {self.weights}" if self.weights else "") + ")",
+                 f"  total cycles {t['total_cycles']:,} (compute {t['compute_cycles']:,}, "
+                 f"stalls {t['stall_cycles']:,}), utilization {t['utilization']:.3f}",
+                 f"  DRAM {t['dram_read_bytes'] + t['dram_write_bytes']:,} B"]
+        if "energy_pJ" in t:
+            lines[-1] += (f", energy {t['energy_pJ'] / 1e6:,.1f} uJ, "
+                          f"{t['tops_per_w_dense']:.3f} TOPS/W (dense-equiv.), "
+                          f"area {t['area_mm2']:.3f} mm2")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<RunResult\n{self.summary()}\n(.layers: {len(self.layers)} rows; .totals)>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+    def write(self, out: str | Path, extra: dict | None = None) -> Path:
+        """``layers.csv`` and ``summary.json`` into ``out`` (each written to a temp name
+        first); ``extra`` adds keys to summary.json (e.g. a functional check's result)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / ".layers.csv.tmp"
         self.layers.to_csv(tmp, index=False)
         tmp.replace(out / "layers.csv")
         tmp = out / ".summary.json.tmp"
-        summary = {"totals": self.totals}
+        summary = {"totals": self.totals, "weights": self.weights,
+                   "units": {k: v for k, v in COLUMN_UNITS.items()
+                             if k in self.layers or k in ("runtime_ms",)}}
         if "energy_pJ" in self.layers:
             summary["area"] = self.area.as_json()
             summary["tech"] = self.energy_model.tech.name
         summary["arch_toml"] = _config.to_toml(self.arch, comments=False)
+        summary.update(extra or {})
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
         tmp.replace(out / "summary.json")
         return out
@@ -249,23 +359,28 @@ class RunResult:
 
 def simulate(arch: str | ArchConfig, workload: str | Network, *,
              array: str | tuple[int, int] | None = None,
+             overrides: dict[str, Any] | Iterable[str] | None = None,
              progress: Progress | None = None,
              formats: dict[str, LayerFormat] | None = None,
-             compressed: str | Path | None = None, weights: str = "synthetic",
+             compressed: str | Path | None = None, weights: str = "analytic",
              tech: str | Path | TechTable | None = None) -> RunResult:
-    """Simulate ``workload`` on ``arch``.  A codebook architecture takes its per-layer weight
-    formats from ``formats``, else from :func:`weight_formats` (``compressed`` / ``weights``).
-    Energy and area are priced afterwards from the engine's counts with the technology table
-    ``tech`` (default: 40 nm, :mod:`ewssim.tech`)."""
-    a = resolve_arch(arch, array)
-    net = resolve_workload(workload)
+    """Simulate ``workload`` on ``arch`` (checked again, whatever made it).  A compressed
+    architecture takes its per-layer weight formats from ``formats``, else from
+    :func:`weight_formats` (``compressed`` / ``weights``).  Energy and area are priced
+    afterwards from the engine's counts with the technology table ``tech`` (default: 40 nm,
+    :mod:`ewssim.tech`)."""
+    a = load_arch(arch, array=array, overrides=overrides)
+    net = load_workload(workload)
+    how = "given formats"
     if formats is None:
-        formats, _ = weight_formats(a, net, compressed=compressed, weights=weights)
+        formats, how = weight_formats(a, net, compressed=compressed, weights=weights)
+    hw = resolve(a)
     t = load_tech(tech)
-    em = EnergyModel(a, t)  # built first: a bad table fails before the engine runs
-    results = _simulate(net, a, progress=progress, formats=formats)
-    df = pd.DataFrame([_row(r, a, em) for r in results])
-    return RunResult(arch=a, network=net, layers=df, results=results, tech=t)
+    em = EnergyModel(hw, t)  # built first: a bad table fails before the engine runs
+    results = _simulate(net, hw, progress=progress, formats=formats, flow=dataflow_of(a))
+    df = pd.DataFrame([_row(r, hw, em) for r in results])
+    return RunResult(arch=a, network=net, layers=df, results=results, tech=t, weights=how,
+                     hardware=hw)
 
 
 def check_functional(result: RunResult, *, max_macs: int = 20_000_000, seed: int = 0,
@@ -282,22 +397,21 @@ def check_functional(result: RunResult, *, max_macs: int = 20_000_000, seed: int
     first differing element."""
     from ewssim.engine.functional import check_functional as _check
 
-    arch = result.arch
+    hw = result.hw
     layers = {cl.name: cl for cl in compressed.layers} if compressed is not None else {}
     checked, skipped = [], []
     items = result.results or []
+    compressed_arch = not hw.weight_format.int8
     for i, r in enumerate(items):
         layer = r.mapping.layer
         cl = layers.get(layer.name)
-        needs_weights = arch.weights.compressed and layer.has_weights
-        if layer.macs > max_macs or (needs_weights and cl is None):
+        if layer.macs > max_macs or (compressed_arch and layer.has_weights and cl is None):
             skipped.append(layer.name)
         else:
-            weights = None if cl is None or cl.is_dense else cl
+            weights = None if cl is None or cl.format.int8 else cl
             act_dbb = None
-            if arch.activations.dbb and weights is not None and cl.method == "dbb" and \
-                    cl.is_pruned:
-                act_dbb = (arch.activations.block, r.mapping.schedule.slot_cycles)
+            if r.mapping.lhw is not None and r.mapping.lhw.time_unrolled:
+                act_dbb = (hw.act_block, r.mapping.schedule.slot_cycles)
             _check(layer, r.mapping, seed, weights=weights, act_dbb=act_dbb)
             checked.append(layer.name)
         if progress:

@@ -40,7 +40,7 @@ def compare(archs: list[str | ArchConfig], workloads: list[str], *, weights: str
             progress: Callable[[int, int, str], None] | None = None) -> pd.DataFrame:
     """One row per (architecture, workload) with the metrics and ``<metric>_rel`` columns
     (relative to the first architecture on the same workload)."""
-    resolved = [api.resolve_arch(a, array) for a in archs]
+    resolved = [api.load_arch(a, array=array) for a in archs]
     if activations is not None:
         resolved = [api.with_activation_profile(a, activations) for a in resolved]
     rows, n, i = [], len(resolved) * len(workloads), 0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ewssim import __version__, api
 from ewssim.area import area
+from ewssim.dataflow import resolve
 from ewssim.outdir import check_replaceable, replacing
 
 #: run name -> (preset, workload); all 64x64 at 40 nm with the default memories
@@ -155,7 +156,7 @@ def reproduce_mvq(out: str | Path, *, weights: str = "synthetic",
             totals[name] = res.totals
             if progress:
                 progress(i + 1, len(RUNS), name)
-        areas = {p: area(api.resolve_arch(p)).as_json() for p in ("ews", "mvq")}
+        areas = {p: area(resolve(api.load_arch(p))).as_json() for p in ("ews", "mvq")}
         rows = rows_for(totals, areas)
         (tmp / "summary.md").write_text(_markdown(rows))
         (tmp / "index.html").write_text(_html(rows))

@@ -9,8 +9,9 @@ import json
 import pytest
 
 from ewssim import config
-from ewssim.area import acc_bits, area
+from ewssim.area import area
 from ewssim.cli import area as cli_area
+from ewssim.dataflow import resolve
 
 EWS_TARGET, MVQ_TARGET = 4.236, 2.129  # mm2, 64x64 at 40 nm (MVQ paper Table 7)
 
@@ -18,7 +19,7 @@ EWS_TARGET, MVQ_TARGET = 4.236, 2.129  # mm2, 64x64 at 40 nm (MVQ paper Table 7)
 def _array(preset: str, **array) -> float:
     a = config.PRESETS[preset]
     a = dataclasses.replace(a, array=dataclasses.replace(a.array, **array))
-    return area(a).blocks["array"]
+    return area(resolve(a)).blocks["array"]
 
 
 def test_mvq_array_within_10_percent_of_table_7():
@@ -39,9 +40,9 @@ def test_wrf_depth_calibration():
 
 
 def test_sparse_array_structure():
-    ews, mvq = area(config.PRESETS["ews"]), area(config.PRESETS["mvq"])
+    ews, mvq = area(resolve(config.PRESETS["ews"])), area(resolve(config.PRESETS["mvq"]))
     count = {c.name: c.count for c in mvq.components}
-    a = config.PRESETS["mvq"]
+    a = resolve(config.PRESETS["mvq"])
     assert count["multiplier"] == a.physical_pes == 64 * 16 * 64 // 64  # Q = d*N/M per d
     assert count["M:1 activation mux"] == a.physical_pes * 3 * 8  # 4:1 = 3 2:1 muxes per bit
     assert count["WRF"] == a.physical_pes * 6 * (8 + 2)  # value + 2 position bits
@@ -49,7 +50,7 @@ def test_sparse_array_structure():
     assert "M:1 activation mux" not in {c.name for c in ews.components}
     assert ews.blocks["loader"] == ews.blocks["crf"] == 0
     assert mvq.blocks["crf"] > 0 and mvq.blocks["loader"] > 0
-    assert acc_bits(config.PRESETS["ews"]) == 24 and acc_bits(a) == 22
+    assert resolve(config.PRESETS["ews"]).acc_bits == 24 and a.acc_bits == 22
     assert mvq.notes["crf_ports"] == 8 and mvq.notes["crf_port_factor"] > 1
     assert ews.blocks["l1"] == mvq.blocks["l1"] and ews.blocks["l2"] == mvq.blocks["l2"]
 

@@ -39,8 +39,8 @@ def test_compress_and_inspect_csv(tmp_path, csv, capsys):
     assert rc == 0, err
     assert "compressed net" in text and "vs FP32" in text
     cn = load_network_dir(out)
-    assert [la.method for la in cn] == ["dense", "mvq", "dense", "mvq"]
-    assert cn["body"].mask_encoding == "positions" and cn["body"].k == 16
+    assert [la.format.method for la in cn] == ["int8", "mvq", "int8", "mvq"]
+    assert cn["body"].format.mask_encoding == "positions" and cn["body"].format.k == 16
     rc, text, err = _run(capsys, "compress", "inspect", out)
     assert rc == 0, err
     lines = text.splitlines()
@@ -66,21 +66,21 @@ def test_zoo_tiny_all_methods(tmp_path, capsys):
                           "--k", "4", "--out", out)
         assert rc == 0, err
         cn = load_network_dir(out)
-        assert cn.settings["method"] == method
+        assert cn.settings["method"] == {"dense": "int8"}.get(method, method)
         for la in cn:
             w8, scale = la.decode()
             assert w8.dtype == np.int8 and scale.shape == (la.weight_shape[0],)
 
 
 @pytest.mark.parametrize("args,field", [
-    (["--k", "12"], "k"),
-    (["--k", "1024"], "k"),
-    (["--d", "6"], "d"),
+    (["--k", "12"], "--k"),
+    (["--k", "1024"], "--k"),
+    (["--d", "6"], "--d"),
     (["--nm", "1:x"], "--nm"),
-    (["--nm", "3:2"], "nm"),
-    (["--method", "vq", "--nm", "1:4"], "nm"),
-    (["--fit", "error"], "d"),
-    (["--codebook-groups", "3"], "codebook_groups"),
+    (["--nm", "3:2"], "--nm"),
+    (["--method", "vq", "--nm", "1:4"], "--nm"),
+    (["--fit", "error"], "--d"),
+    (["--codebook-groups", "3"], "--codebook-groups"),
 ])
 def test_bad_input_exit_2_one_line(tmp_path, csv, capsys, args, field):
     out = tmp_path / "out"

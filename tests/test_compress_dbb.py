@@ -13,15 +13,14 @@ from ewssim.cli import main
 from ewssim.compress import (
     Settings,
     SyntheticWeights,
+    WeightFormat,
     compress_layer,
     compress_network,
-    layer_bits,
     load_layer,
     load_network_dir,
     save_layer,
     save_network,
 )
-from ewssim.compress.metrics import dbb_block_bits
 from ewssim.compress.plan import LayerFormat, plan_layer, plan_network
 from ewssim.errors import InputError
 from ewssim.workload import Layer, Network, load_network
@@ -46,7 +45,7 @@ def test_keeps_exactly_nnz_largest_per_block(nm):
     la = _layer(c=16)
     w = _w(la)
     cl = compress_layer(w, method="dbb", nm=nm, layer=la)
-    assert cl.method == "dbb" and cl.is_pruned and cl.d == m and cl.k == 1
+    assert cl.format.method == "dbb" and cl.format.pruned and cl.format.d == m and cl.format.k == 1
     q, _ = cl.decode()
     kept = _blocks(q != 0, m)
     mask = cl.mask()
@@ -70,7 +69,7 @@ def test_n_equals_m_reproduces_dense_int8():
     w = _w(la, 3)
     cl = compress_layer(w, method="dbb", nm=(8, 8), layer=la)
     dense = compress_layer(w, method="dense", layer=la)
-    assert not cl.is_pruned and cl.mask_encoding == "none" and cl.mask_data is None
+    assert not cl.format.pruned and cl.format.mask_encoding == "none" and cl.mask_data is None
     q, s = cl.decode()
     dq, ds = dense.decode()
     assert np.array_equal(q, dq) and np.array_equal(s, ds)
@@ -83,11 +82,10 @@ def test_n_equals_m_reproduces_dense_int8():
 def test_round_trip(tmp_path, enc, nm, c, fit):
     la = _layer(c=c)
     cl = compress_layer(_w(la, 1), method="dbb", nm=nm, mask_encoding=enc, fit=fit, layer=la)
-    assert cl.method == "dbb"
+    assert cl.format.method == "dbb"
     path = save_layer(cl, tmp_path / "l.npz")
     back = load_layer(path, la)
-    for f in ("name", "method", "weight_shape", "d", "k", "nm", "mask_encoding",
-              "codebook_groups", "fit", "note", "stats"):
+    for f in ("name", "format", "weight_shape", "fit", "note", "stats"):
         assert getattr(back, f) == getattr(cl, f), f
     for f in ("scale", "kept_values", "mask_data"):
         x, y = getattr(cl, f), getattr(back, f)
@@ -101,12 +99,17 @@ def test_round_trip(tmp_path, enc, nm, c, fit):
     assert np.allclose(back.dequantize(), q.astype(np.float32) * s[0])
     # the archive holds exactly the counted bits (mask rounded up to whole bytes)
     with np.load(path) as z:
-        assert set(z.files) == {"meta", "scale", "values"} | ({"mask"} if cl.is_pruned else set())
+        want = {"meta", "scale", "values"} | ({"mask"} if cl.format.pruned else set())
+        assert set(z.files) == want
         b = cl.bits
         assert z["values"].nbytes * 8 == b.dense_bits
         assert z["scale"].nbytes * 8 == b.scale_bits == 32
-        assert (z["mask"].nbytes if cl.is_pruned else 0) == -(-b.mask_bits // 8)
+        assert (z["mask"].nbytes if cl.format.pruned else 0) == -(-b.mask_bits // 8)
         assert b.index_bits == b.codebook_bits == b.sign_bits == 0
+
+
+def layer_bits(method, shape, **fmt):
+    return WeightFormat.make(method, **fmt).layer_bits(shape)
 
 
 def test_bits_hand_computed():
@@ -119,7 +122,7 @@ def test_bits_hand_computed():
     assert bm.total == 13824 + 432 * 8 + 32
     comb = layer_bits("dbb", shape, nm=(4, 8), d=8, mask_encoding="combinatorial")
     assert comb.mask_bits == 432 * math.ceil(math.log2(math.comb(8, 4)))  # 7 bits per block
-    assert dbb_block_bits(4, 8) == 4 * 8 + 4 * 3 == 44
+    assert WeightFormat.make("dbb", nm=(4, 8)).subvector_bits == 4 * 8 + 4 * 3 == 44
     la = Layer("l", "conv", 6, 6, 24, 16, 3, 3, pad_h=1, pad_w=1)
     cl = compress_layer(_w(la), method="dbb", nm=(4, 8), layer=la)
     assert cl.bits == pos  # positions is the dbb default
@@ -208,12 +211,13 @@ def test_positions_mask_and_padding_rejected(tmp_path):
 
 def test_fit_rule_and_settings():
     s = Settings.for_method("dbb")
-    assert (s.nm, s.k, s.d, s.codebook_groups, s.mask_encoding) == ((4, 8), 1, 8, 1, "positions")
+    f = s.format
+    assert (f.nm, f.k, f.d, f.codebook_groups, f.mask_encoding) == ((4, 8), 1, 8, 1, "positions")
     # k/d/G do not apply: normalised (an architecture's [weights] may carry VQ values)
     s2 = Settings.for_method("dbb", nm=(2, 4), k=256, d=16, codebook_groups=4)
-    assert (s2.k, s2.d, s2.codebook_groups) == (1, 4, 1)
+    assert (s2.format.k, s2.format.d, s2.format.codebook_groups) == (1, 4, 1)
     la3 = _layer(c=3)
-    assert compress_layer(_w(la3), method="dbb", layer=la3).method == "dense"
+    assert compress_layer(_w(la3), method="dbb", layer=la3).format.method == "int8"
     with pytest.raises(InputError, match="field 'nm'.*block size M=8"):
         compress_layer(_w(la3), method="dbb", fit="error", layer=la3)
     with pytest.raises(InputError, match="field 'nm'"):
@@ -232,18 +236,17 @@ def test_plan_matches_compressed(enc, nm, fit):
     for cl in cn:
         f, g = plan[cl.name], LayerFormat.from_compressed(cl)
         assert f.bits == cl.bits == g.bits, cl.name
-        assert (f.method, f.d, f.k, f.nm, f.pruned, f.dense) == \
-            (g.method, g.d, g.k, g.nm, g.pruned, g.dense), cl.name
-        if f.dbb:
-            assert not f.codebook and not f.signs
-            assert f.pruned == (nm[0] < nm[1]) and f.nm == s.n_m
+        assert f.format == g.format, cl.name
+        if f.format.dbb:
+            assert not f.format.codebook and not f.format.signs
+            assert f.format.pruned == (nm[0] < nm[1]) and f.format.nm == s.format.nm
             # per-block L1 bits x blocks + the scale = the layer's bits
-            assert f.subvector_bits * cl.n_sub + 32 == cl.bits.total
-            assert f.kept_per_subvector == (nm[0] if nm[0] < nm[1] else nm[1])
-            if f.pruned:
-                assert f.mask_encoding == enc
-    assert plan["stem"].method == ("dbb" if fit == "pad" else "dense")
-    assert plan["dw"].method == ("dbb" if fit == "pad" else "dense")
+            assert f.format.subvector_bits * cl.n_sub + 32 == cl.bits.total
+            assert f.format.kept_per_subvector == (nm[0] if nm[0] < nm[1] else nm[1])
+            if f.format.pruned:
+                assert f.format.mask_encoding == enc
+    assert plan["stem"].format.method == ("dbb" if fit == "pad" else "int8")
+    assert plan["dw"].format.method == ("dbb" if fit == "pad" else "int8")
 
 
 def test_resnet18_plan_and_network_round_trip(tmp_path):
@@ -251,14 +254,15 @@ def test_resnet18_plan_and_network_round_trip(tmp_path):
     s = Settings.for_method("dbb", nm=(4, 8))
     la = next(x for x in net.layers if x.name == "layer1.0.conv1")
     f = plan_layer(la, s)
-    assert (f.method, f.pruned, f.nm, f.mask_encoding, f.d, f.k) == \
+    ff = f.format
+    assert (ff.method, ff.pruned, ff.nm, ff.mask_encoding, ff.d, ff.k) == \
         ("dbb", True, (4, 8), "positions", 8, 1)
-    assert f.subvector_bits == 44 and f.codebook_bytes == 4
+    assert f.format.subvector_bits == 44 and f.codebook_bytes == 4
     small = Network("r18-part", tuple(net.layers[:3]))
     cn = compress_network(small, "synthetic", s)
     save_network(cn, tmp_path / "out")
     back = load_network_dir(tmp_path / "out", small)
-    assert [la.method for la in back] == ["dense", "dbb", "dbb"]
+    assert [la.format.method for la in back] == ["int8", "dbb", "dbb"]
     for a, b in zip(cn, back, strict=True):
         assert np.array_equal(a.decode()[0], b.decode()[0])
         assert a.bits == b.bits == plan_layer(small.layers[[x.name for x in small.layers]
@@ -272,8 +276,8 @@ def test_cli(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0 and "compressed" in text
     cn = load_network_dir(out)
-    assert any(la.method == "dbb" and la.nm == (2, 4) and la.mask_encoding == "positions"
-               for la in cn)
+    assert any(la.format.method == "dbb" and la.format.nm == (2, 4)
+               and la.format.mask_encoding == "positions" for la in cn)
     assert main(["compress", "inspect", str(out)]) == 0
     text = capsys.readouterr().out
     assert "method dbb, N:M 2:4, block 4" in text and "int8[bit]" in text

@@ -24,7 +24,7 @@ from ewssim.compress import (
     save_layer,
     save_network,
 )
-from ewssim.compress.format import decode_mask, encode_mask
+from ewssim.compress.codecs import decode_mask, encode_mask
 from ewssim.errors import InputError
 from ewssim.workload import Layer, Network
 
@@ -36,8 +36,8 @@ def _layer(o=8, c=16, r=3, s=3, name="conv"):
 def _expected_int8(cl):
     """Decode written independently of CompressedLayer.values(): codeword[idx] * mask * sign."""
     o, c, r, s = cl.weight_shape
-    cp = -(-c // cl.d) * cl.d
-    per = cl.n_sub // cl.codebook_groups
+    cp = -(-c // cl.format.d) * cl.format.d
+    per = cl.n_sub // cl.format.codebook_groups
     grp = np.arange(cl.n_sub) // per
     v = cl.codebook[grp, cl.indices.astype(int)].astype(np.int16)
     v = v * cl.mask()
@@ -47,9 +47,8 @@ def _expected_int8(cl):
 
 
 def _same(a, b):
-    assert a.name == b.name and a.method == b.method and a.weight_shape == b.weight_shape
-    assert (a.d, a.k, a.nm, a.mask_encoding, a.codebook_groups, a.fit, a.note) == \
-        (b.d, b.k, b.nm, b.mask_encoding, b.codebook_groups, b.fit, b.note)
+    assert a.name == b.name and a.format == b.format and a.weight_shape == b.weight_shape
+    assert (a.fit, a.note) == (b.fit, b.note)
     for f in ("scale", "indices", "codebook", "mask_data", "sign_data", "int8_weights"):
         x, y = getattr(a, f), getattr(b, f)
         assert (x is None) == (y is None), f
@@ -92,7 +91,7 @@ def test_round_trip_and_decode(setup):
         _same(cl, back)
         w8, scale = decode(p)
     assert w8.dtype == np.int8 and w8.shape == shape and scale.shape == (shape[0],)
-    if cl.method == "dense":
+    if cl.format.int8:
         assert np.array_equal(w8, cl.int8_weights)
         return
     assert np.array_equal(w8, _expected_int8(cl))
@@ -100,10 +99,10 @@ def test_round_trip_and_decode(setup):
     # the stored SSE is the error of exactly this decode
     err = ((w8 * scale[:, None, None, None]).astype(np.float64) - w) ** 2
     assert np.isclose(err.sum(), cl.stats["sse_all"], rtol=1e-9, atol=1e-12)
-    n, m = cl.nm
+    n, m = cl.format.nm
     per_group = cl.mask().reshape(-1, m).sum(axis=1)
     assert np.all(per_group == n)
-    assert cl.indices.dtype == np.uint8 and cl.indices.max() < cl.k
+    assert cl.indices.dtype == np.uint8 and cl.indices.max() < cl.format.k
 
 
 @settings(max_examples=50, deadline=None)
@@ -116,7 +115,7 @@ def test_mask_encodings_round_trip_and_size(nm, enc, groups, seed):
     for i in range(groups):
         mask[i, rng.choice(m, n, replace=False)] = True
     data = encode_mask(mask.reshape(-1, m), n, m, enc)
-    from ewssim.compress.metrics import mask_bits_per_group
+    from ewssim.compress.format import mask_bits_per_group
     assert data.size == -(-groups * mask_bits_per_group(enc, n, m) // 8)
     back = decode_mask(data, groups, m, n, m, enc)
     assert np.array_equal(back, mask)
@@ -262,7 +261,7 @@ def _net():
 
 def test_network_round_trip_and_manifest(tmp_path):
     cn = compress_network(_net(), "synthetic", method="mvq", k=16, max_iter=5)
-    assert [la.method for la in cn] == ["dense", "mvq", "mvq"]
+    assert [la.format.method for la in cn] == ["int8", "mvq", "mvq"]
     assert "not a multiple of d=8" in cn["c1"].note
     assert cn.skipped == ["att"]
     out = save_network(cn, tmp_path / "out")
@@ -287,7 +286,7 @@ def test_network_round_trip_and_manifest(tmp_path):
 
 
 def test_save_network_failure_leaves_out_clean(tmp_path, monkeypatch):
-    import ewssim.compress.format as fmt
+    from ewssim.compress import io as fmt
 
     cn = compress_network(_net(), "synthetic", method="mvq", k=16, max_iter=3)
     real = fmt.save_layer

@@ -91,7 +91,7 @@ def test_ssvq_codebook_is_nonnegative_and_signs_restore():
     la = _layer(32, 32)
     w = SyntheticWeights(seed=2).get(la)
     cl = compress_layer(w, method="ssvq", layer=la)
-    assert (cl.k, cl.d, cl.nm) == (16, 8, (1, 1))
+    assert (cl.format.k, cl.format.d, cl.format.nm) == (16, 8, (1, 1))
     assert cl.codebook.min() >= 0
     w8, _ = cl.decode()
     nz = w8 != 0

@@ -7,9 +7,14 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from ewssim.compress import LayerBits, SyntheticWeights, compress_layer, layer_bits
-from ewssim.compress.metrics import clog2, mask_bits_per_group
+from ewssim.compress import LayerBits, SyntheticWeights, WeightFormat, compress_layer
+from ewssim.compress.format import clog2, mask_bits_per_group
 from ewssim.workload import Layer
+
+
+def layer_bits(method, shape, **fmt):
+    return WeightFormat.make(method, **fmt).layer_bits(shape)
+
 
 SHAPE = (16, 16, 3, 3)  # 2304 weights, d=8 -> n_sub = 16*3*3*2 = 288
 

@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ewssim import api, config
+from ewssim.dataflow import resolve
 from ewssim.energy import COMPONENTS, ENERGY_COLUMNS, EnergyModel, levels
 from ewssim.tech import load as load_tech
 
 COUNTS = sorted(api.TRAFFIC_COLUMNS)
-MODELS = {name: EnergyModel(config.PRESETS[name]) for name in ("ews", "mvq", "ssvq")}
+MODELS = {name: EnergyModel(resolve(config.PRESETS[name])) for name in ("ews", "mvq", "ssvq")}
 
 
 def _cost(em: EnergyModel, column: str) -> float:
@@ -65,11 +66,11 @@ def test_dram_type_and_tech_change_the_price():
     a = config.PRESETS["ews"]
     ddr3 = dataclasses.replace(a, memory=dataclasses.replace(a.memory, dram_type="DDR3"))
     c = {"dram_act_read_bytes": 1000}
-    assert EnergyModel(ddr3).energy(c, 0)["energy_dram_pJ"] == pytest.approx(1000 * 8 * 70)
-    assert EnergyModel(a).energy(c, 0)["energy_dram_pJ"] == pytest.approx(1000 * 8 * 8)
-    m16 = EnergyModel(a, load_tech("16nm"))
+    assert EnergyModel(resolve(ddr3)).energy(c, 0)["energy_dram_pJ"] == pytest.approx(1000 * 8 * 70)
+    assert EnergyModel(resolve(a)).energy(c, 0)["energy_dram_pJ"] == pytest.approx(1000 * 8 * 8)
+    m16 = EnergyModel(resolve(a), load_tech("16nm"))
     assert m16.energy({"executed_macs": 1}, 0)["energy_pJ"] < \
-        EnergyModel(a).energy({"executed_macs": 1}, 0)["energy_pJ"]
+        EnergyModel(resolve(a)).energy({"executed_macs": 1}, 0)["energy_pJ"]
 
 
 def _vq_int8_archs():
@@ -92,7 +93,7 @@ def test_vq_d1_k256_unpruned_moves_the_int8_payload_at_every_level():
     rq = api.simulate(vq, "resnet18", weights="analytic")
     formats, _ = api.weight_formats(vq, r8.network, weights="analytic")
     assert len(formats) == len(r8.layers)
-    assert all(not f.dense and f.codebook_bytes == 260 for f in formats.values())
+    assert all(not f.format.int8 and f.codebook_bytes == 260 for f in formats.values())
     t8, tq = r8.layers, rq.layers
     reloads = t8["l2_weight_read_bytes"] // t8["dram_weight_read_bytes"]
     assert (reloads >= 1).all()  # how often the mapping re-reads a weight block from L2
@@ -105,7 +106,7 @@ def test_vq_d1_k256_unpruned_moves_the_int8_payload_at_every_level():
     # (Activation and psum traffic is not compared: the decoder's extra load latency makes the
     # mapper pick another loop order for a few layers, layer1.*, which is a timing effect.)
     weight_cols = {*overhead, "dram_weight_read_bytes"}
-    em8, emq = EnergyModel(ews), EnergyModel(vq)
+    em8, emq = EnergyModel(resolve(ews)), EnergyModel(resolve(vq))
     for comp in ("dram", "l2", "l1"):
         p8 = [(a.count, a.pJ) for a in em8.actions if a.component == comp
               and a.count in weight_cols]

@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 import pytest
+from helpers import plan
 
 from ewssim.config import PRESETS
-from ewssim.dataflow import get_dataflow
 from ewssim.engine.functional import (
     check_functional,
     conv2d_reference,
@@ -39,7 +39,7 @@ def _arch(kind, rows=8, cols=8):
 @pytest.mark.parametrize("kind", ["ws", "ews"])
 @pytest.mark.parametrize("layer", LAYERS, ids=lambda la: la.name)
 def test_functional_matches_reference_conv(layer, kind):
-    mapping = get_dataflow(kind).plan(layer, _arch(kind))
+    mapping = plan(layer, _arch(kind))
     rep = check_functional(layer, mapping, seed=3)
     assert rep.ok and rep.tiles == len(mapping.schedule)
     assert "functional check ok" in str(rep)
@@ -58,13 +58,13 @@ def test_conv2d_reference_matmul_and_layouts():
     a, b = random_operands(layer, 1)
     assert a.shape == (2, 4, 3) and b.shape == (2, 3, 4)
     assert np.array_equal(conv2d_reference(a, b, layer), a @ b)
-    mapping = get_dataflow("ews").plan(layer, _arch("ews", 4, 4))
+    mapping = plan(layer, _arch("ews", 4, 4))
     assert np.array_equal(run_functional(layer, mapping.schedule, a, b), a @ b)
 
 
 def test_mismatch_raises_ewssim_error_naming_layer_and_element():
     layer = LAYERS[0]
-    mapping = get_dataflow("ws").plan(layer, _arch("ws"))
+    mapping = plan(layer, _arch("ws"))
     s = mapping.schedule
     keep = np.arange(len(s)) != 1                     # drop one reduction fold
     broken = dataclasses.replace(s, **{f: getattr(s, f)[keep] for f in (
@@ -77,7 +77,7 @@ def test_mismatch_raises_ewssim_error_naming_layer_and_element():
 
 def test_bad_operand_shapes():
     layer = LAYERS[0]
-    mapping = get_dataflow("ws").plan(layer, _arch("ws"))
+    mapping = plan(layer, _arch("ws"))
     x, w = random_operands(layer, 0)
     with pytest.raises(EwssimError, match="weights must have shape"):
         run_functional(layer, mapping.schedule, x, w[:, :, :1])
@@ -88,7 +88,7 @@ def test_bad_operand_shapes():
 def test_medium_layer_is_fast():
     """A ResNet-like 3x3 layer (28x28x64 -> 64) on a 32x32 EWS array in well under seconds."""
     layer = Layer("res", "conv", 28, 28, 64, 64, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1)
-    mapping = get_dataflow("ews").plan(layer, _arch("ews", 32, 32))
+    mapping = plan(layer, _arch("ews", 32, 32))
     t0 = time.perf_counter()
     check_functional(layer, mapping, seed=11)
     assert time.perf_counter() - t0 < 20

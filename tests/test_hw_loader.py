@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ewssim.compress import compress_layer
-from ewssim.compress.format import CompressedLayer, pack_uint
+from ewssim.compress import WeightFormat, compress_layer
+from ewssim.compress.codecs import pack_uint
+from ewssim.compress.layer import CompressedLayer
 from ewssim.compress.layout import from_subvectors
 from ewssim.errors import InputError
 from ewssim.hw.crf import CodebookRegisterFile
@@ -19,13 +20,26 @@ from ewssim.hw.loader import (
     WeightLoader,
     line_subvectors,
     read_fields,
-    subvector_l1_bits,
     tile_l1_bytes,
     unrank,
 )
 
 PATTERNS = [(1, 4), (2, 4), (2, 8), (4, 8)]
 ENCODINGS = ["bitmap", "positions", "combinatorial"]
+
+
+def _fmt(n, m, d, enc="bitmap", signs=False, k=256):
+    method = "ssvq" if signs else ("mvq" if n < m else "vq")
+    return WeightFormat.make(method, nm=(n, m), d=d, k=k, mask_encoding=enc)
+
+
+def _loader(crf, n, m, d, enc="bitmap", signs=False, **latencies):
+    """A loader for the N:M, d, encoding and signs given (the CRF's k)."""
+    return WeightLoader(crf, _fmt(n, m, d, enc, signs, crf.k), **latencies)
+
+
+def subvector_l1_bits(*, k, d, n, m, mask_encoding="bitmap", signs=False):
+    return _fmt(n, m, d, mask_encoding, signs, k).subvector_bits
 
 
 @st.composite
@@ -57,30 +71,30 @@ def layers(draw):
 @given(layers(), st.sampled_from([1, 2, 4, None]))
 def test_loader_is_bit_exact(layer_seed, ports):
     cl, seed = layer_seed
-    assert not cl.is_dense
+    assert not cl.format.int8
     loader = WeightLoader.for_layer(cl, line_length=32, ports=ports)
     rng = np.random.default_rng(seed)
     ids = rng.permutation(cl.n_sub)  # any order, as the tiles ask for them
     vals, pos = loader.decode(cl, ids)
     ref_pos, ref_vals = cl.nonzeros()
-    q = cl.d * cl.nm[0] // cl.nm[1]
+    q = cl.format.d * cl.format.nm[0] // cl.format.nm[1]
     assert vals.dtype == np.int8 and vals.shape == pos.shape == (cl.n_sub, q)
     assert np.array_equal(pos, ref_pos[ids]) and np.array_equal(vals, ref_vals[ids])
     dense = loader.decode_dense(cl, ids)
     assert dense.dtype == np.int8 and np.array_equal(dense, cl.values()[ids])
     # scatter the sparse output back: decode()'s int8 weights exactly
-    rows = np.zeros((cl.n_sub, cl.d), dtype=np.int8)
+    rows = np.zeros((cl.n_sub, cl.format.d), dtype=np.int8)
     np.put_along_axis(rows, pos, vals, axis=1)
     full = np.zeros_like(rows)
     full[ids] = rows
     w_int8, _ = cl.decode()
-    assert np.array_equal(from_subvectors(full, cl.weight_shape, cl.d), w_int8)
+    assert np.array_equal(from_subvectors(full, cl.weight_shape, cl.format.d), w_int8)
     # the L1 bits the loader read are the layer's stored payload, twice (two passes)
     b = cl.bits
     c = loader.counters
     assert c.index_bits_read == 2 * b.index_bits
     assert c.mask_bits_read == 2 * b.mask_bits and c.sign_bits_read == 2 * b.sign_bits
-    assert loader.tile_l1_bytes(cl.n_sub, k=cl.k) == -(-b.payload // 8)
+    assert loader.tile_l1_bytes(cl.n_sub) == -(-b.payload // 8)
     assert c.crf_reads == loader.crf.counters.reads == 2 * cl.n_sub
 
 
@@ -95,8 +109,8 @@ def _hand_layer(mask_encoding="bitmap", mask_bits=None):
         else:  # ranks C(0,1)+C(1,2) = 0 and C(2,1)+C(3,2) = 5
             mask_bits = pack_uint([0, 5], 3)
     return CompressedLayer(
-        name="hand", method="ssvq", weight_shape=(1, 8, 1, 1),
-        scale=np.ones(1, dtype=np.float32), d=8, k=2, nm=(2, 4), mask_encoding=mask_encoding,
+        name="hand", weight_shape=(1, 8, 1, 1), scale=np.ones(1, dtype=np.float32),
+        format=WeightFormat.make("ssvq", d=8, k=2, nm=(2, 4), mask_encoding=mask_encoding),
         indices=np.array([1], dtype=np.uint8),
         codebook=np.array([[[1, 2, 3, 4, 5, 6, 7, 8], [10, 20, 30, 40, 50, 60, 70, 80]]],
                           dtype=np.int8),
@@ -106,7 +120,7 @@ def _hand_layer(mask_encoding="bitmap", mask_bits=None):
 @pytest.mark.parametrize("enc", ENCODINGS)
 def test_counters_by_hand(enc):
     cl = _hand_layer(enc)
-    loader = WeightLoader(CodebookRegisterFile(2, 8, line_length=8), 2, 4, 8, enc, True)
+    loader = _loader(CodebookRegisterFile(2, 8, line_length=8), 2, 4, 8, enc, True)
     vals, pos = loader.decode(cl, [0])
     assert vals.tolist() == [[-10, 20, -70, -80]] and pos.tolist() == [[0, 1, 6, 7]]
     ref_pos, ref_vals = cl.nonzeros()
@@ -163,7 +177,7 @@ def test_latency_and_load_cycles(n, m, enc):
     for signs in (False, True):
         for ports in (1, 2, 4, 8):  # L/d = 64/8 = 8
             crf = CodebookRegisterFile(256, 8, line_length=64, ports=ports)
-            ld = WeightLoader(crf, n, m, 8, enc, signs)
+            ld = _loader(crf, n, m, 8, enc, signs)
             lat = 1 + (n if enc == "bitmap" else 0) + (1 if signs else 0)
             assert ld.latency == lat
             assert ld.load_cycles(0) == 0
@@ -172,23 +186,24 @@ def test_latency_and_load_cycles(n, m, enc):
             assert ld.stall_cycles(64) == 64 * (8 // ports - 1)
             assert ld.load_cycles(np.array([0, 1, 5])).tolist() == \
                 [0, 8 // ports + lat, 5 * (8 // ports) + lat]
-    slow = WeightLoader(CodebookRegisterFile(16, 8), n, m, 8, enc, True, crf_latency=2,
+    slow = _loader(CodebookRegisterFile(16, 8), n, m, 8, enc, True, crf_latency=2,
                         lzc_stage_cycles=3, sign_latency=4, unrank_latency=5)
     assert slow.latency == 2 + {"bitmap": 3 * n, "positions": 0, "combinatorial": 5}[enc] + 4
-    dense = WeightLoader(CodebookRegisterFile(16, 8), 1, 1, 8, enc, False)
-    assert dense.latency == 1 and dense.q == 8 and dense.mask_encoding == "none"
+    dense = _loader(CodebookRegisterFile(16, 8), 1, 1, 8, enc, False)
+    assert dense.latency == 1 and dense.q == 8 and dense.format.mask_encoding == "none"
 
 
 def test_tile_l1_bytes():
     # 1:4 bitmap, k = 16, d = 8: 4 index + 2 groups * 4 mask bits = 12 bits per sub-vector
-    assert tile_l1_bytes(288, k=16, d=8, n=1, m=4) == 432
-    assert tile_l1_bytes(3, k=16, d=8, n=1, m=4) == 5  # 36 bits, rounded up once
-    assert tile_l1_bytes(np.array([0, 1, 2]), k=16, d=8, n=1, m=4).tolist() == [0, 2, 3]
+    f = _fmt(1, 4, 8, k=16)
+    assert tile_l1_bytes(288, f) == 432
+    assert tile_l1_bytes(3, f) == 5  # 36 bits, rounded up once
+    assert tile_l1_bytes(np.array([0, 1, 2]), f).tolist() == [0, 2, 3]
     # combinatorial 2:8: ceil(log2 28) = 5 bits per group; ssvq signs 1 per kept weight
     assert subvector_l1_bits(k=256, d=16, n=2, m=8, mask_encoding="combinatorial",
                              signs=True) == 8 + 2 * 5 + 4
     assert subvector_l1_bits(k=16, d=8, n=4, m=4, signs=True) == 4 + 8  # no pruning
-    ld = WeightLoader(CodebookRegisterFile(256, 8), 1, 4, 8, "positions", False)
+    ld = _loader(CodebookRegisterFile(256, 8), 1, 4, 8, "positions", False)
     assert ld.subvector_bits == 8 + 2 * 2 and ld.tile_l1_bytes(10) == 15
 
 
@@ -228,14 +243,14 @@ def test_unrank_and_read_fields():
 
 def test_hardware_faults_name_the_group():
     bad = _hand_layer("bitmap", np.array([0b11000111], dtype=np.uint8))
-    ld = WeightLoader(CodebookRegisterFile(2, 8), 2, 4, 8, "bitmap", True)
+    ld = _loader(CodebookRegisterFile(2, 8), 2, 4, 8, "bitmap", True)
     with pytest.raises(ValueError, match="LZC decoder fault: M-group 1 has 3 set bits"):
         ld.decode(bad, [0])
     assert ld.counters.subvectors == 0 and ld.crf.counters.reads == 0
-    ld = WeightLoader(CodebookRegisterFile(2, 8), 2, 4, 8, "positions", True)
+    ld = _loader(CodebookRegisterFile(2, 8), 2, 4, 8, "positions", True)
     with pytest.raises(ValueError, match=r"M-group 1 has positions \[3, 2\]"):
         ld.decode(_hand_layer("positions", pack_uint([0, 1, 3, 2], 2)), [0])
-    ld = WeightLoader(CodebookRegisterFile(2, 8), 2, 4, 8, "combinatorial", True)
+    ld = _loader(CodebookRegisterFile(2, 8), 2, 4, 8, "combinatorial", True)
     with pytest.raises(ValueError, match="M-group 0 has rank 6"):
         ld.decode(_hand_layer("combinatorial", pack_uint([6, 5], 3)), [0])
     with pytest.raises(ValueError, match="mask: bit"):
@@ -247,22 +262,22 @@ def test_hardware_faults_name_the_group():
 def test_configuration_mismatch_is_an_input_error():
     cl = _hand_layer("bitmap")
     crf = CodebookRegisterFile(2, 8)
-    cases = [(WeightLoader(crf, 1, 4, 8, "bitmap", True), "nm"),
-             (WeightLoader(crf, 2, 4, 8, "positions", True), "mask_encoding"),
-             (WeightLoader(crf, 2, 4, 8, "bitmap", False), "signs"),
-             (WeightLoader(CodebookRegisterFile(2, 4), 2, 4, 4, "bitmap", True), "d")]
+    cases = [(_loader(crf, 1, 4, 8, "bitmap", True), "nm"),
+             (_loader(crf, 2, 4, 8, "positions", True), "mask_encoding"),
+             (_loader(crf, 2, 4, 8, "bitmap", False), "signs"),
+             (_loader(CodebookRegisterFile(2, 4), 2, 4, 4, "bitmap", True), "d")]
     for ld, fld in cases:
         with pytest.raises(InputError, match=f"field '{fld}'"):
             ld.decode(cl, [0])
     with pytest.raises(InputError, match="field 'k'"):
         w = np.random.default_rng(0).standard_normal((2, 8, 3, 3)).astype(np.float32)
-        WeightLoader(crf, 1, 4, 8).decode(compress_layer(w, k=4, d=8), [0])
+        _loader(crf, 1, 4, 8).decode(compress_layer(w, k=4, d=8), [0])
     with pytest.raises(InputError, match="field 'd'"):
-        WeightLoader(CodebookRegisterFile(2, 8), 1, 3, 8)
+        _loader(CodebookRegisterFile(2, 8), 1, 3, 8)
     with pytest.raises(InputError, match="field 'mask_encoding'"):
-        WeightLoader(CodebookRegisterFile(2, 8), 1, 4, 8, "rle")
+        _loader(CodebookRegisterFile(2, 8), 1, 4, 8, "rle")
     with pytest.raises(InputError, match="field 'crf_latency'"):
-        WeightLoader(CodebookRegisterFile(2, 8), 1, 4, 8, crf_latency=-1)
+        _loader(CodebookRegisterFile(2, 8), 1, 4, 8, crf_latency=-1)
     dense = compress_layer(np.ones((2, 3, 1, 1), dtype=np.float32), method="dense")
     with pytest.raises(InputError, match="field 'method'"):
         WeightLoader.for_layer(dense)
@@ -270,10 +285,10 @@ def test_configuration_mismatch_is_an_input_error():
 
 def test_model_reference_example():
     """docs/model-reference.md §6 example: 64x64, d = 8, k = 256, 1:4 bitmap, no signs."""
-    ld = WeightLoader(CodebookRegisterFile(256, 8, line_length=64), 1, 4, 8, "bitmap", False)
+    ld = _loader(CodebookRegisterFile(256, 8, line_length=64), 1, 4, 8, "bitmap", False)
     assert ld.crf.ports == 8 and ld.crf.line_cycles() == 1 and ld.latency == 2
     assert ld.load_cycles(64) == 66
     assert ld.subvector_bits == 16 and ld.tile_l1_bytes(8) == 16
     assert ld.crf.storage_bits == 16 * 1024
-    two = WeightLoader(CodebookRegisterFile(256, 8, ports=2), 1, 4, 8, "bitmap", False)
+    two = _loader(CodebookRegisterFile(256, 8, ports=2), 1, 4, 8, "bitmap", False)
     assert two.crf.line_cycles() == 4 and two.crf.stall_cycles() == 3

@@ -12,12 +12,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import build_schedule, plan
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ewssim.config import PRESETS, ArchConfig
-from ewssim.dataflow import get_dataflow
-from ewssim.dataflow.tiling import build_schedule
+from ewssim.dataflow import resolve
 from ewssim.engine.functional import conv2d_reference, random_operands, run_functional
 from ewssim.engine.reference import ReferenceSimError, simulate
 from ewssim.hw.array import schedule_cycles, schedule_times
@@ -50,14 +50,14 @@ def _bytes(count: int, bits: int) -> int:
 
 
 def run_reference(layer: Layer, arch: ArchConfig, seed: int = 0):
-    flow = get_dataflow(arch.dataflow.kind)
-    mapping = flow.plan(layer, arch)
+    hw = resolve(arch)
+    mapping = plan(layer, arch)
     s = mapping.schedule
     x, w = random_operands(layer, seed)
     in_prf = mapping.psums_in_prf
     r = simulate(layer, s, x, w, wrf_depth=arch.array.wrf_depth, double_buffer=s.double_buffer,
-                 psums_in_prf=in_prf, prf_depth=arch.array.prf_depth, load_mode=flow.load_mode,
-                 drain_full_width=flow.drain_full_width)
+                 psums_in_prf=in_prf, prf_depth=arch.array.prf_depth, load_mode=hw.load_mode,
+                 drain_full_width=hw.drain_full_width)
     return mapping, x, w, r
 
 
@@ -138,7 +138,7 @@ def gemm_layers(draw) -> Layer:
 
 
 def _affordable(layer: Layer, arch: ArchConfig) -> None:
-    s = get_dataflow(arch.dataflow.kind).plan(layer, arch).schedule
+    s = plan(layer, arch).schedule
     assume(schedule_cycles(s) <= MAX_CYCLES)
 
 

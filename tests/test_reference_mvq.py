@@ -16,15 +16,14 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import build_schedule, plan
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from ewssim.compress import compress_layer
-from ewssim.compress.format import CompressedLayer
+from ewssim.compress.layer import CompressedLayer
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import PRESETS, ArchConfig, validate
-from ewssim.dataflow import get_dataflow
-from ewssim.dataflow.tiling import build_schedule
 from ewssim.engine.functional import (
     check_functional,
     conv2d_reference,
@@ -77,7 +76,8 @@ def compress(layer: Layer, arch: ArchConfig, seed: int = 0) -> CompressedLayer:
     w = arch.weights
     rng = np.random.default_rng(seed)
     weights = rng.normal(size=layer.weight_shape).astype(np.float32)
-    nm = w.n_m if w.n_m[0] < w.n_m[1] else None
+    f = w.weight_format
+    nm = f.nm if f.pruned else None
     return compress_layer(weights, method=w.format, nm=nm, k=w.k, d=w.d,
                           mask_encoding=w.mask_encoding, codebook_groups=w.codebook_groups,
                           layer=layer, seed=seed, small_layer_fallback=True)
@@ -87,7 +87,7 @@ def own_loader(cl: CompressedLayer, arch: ArchConfig, logical_rows: int) -> Weig
     """The loader of the configuration, built here (independent of the MVQ plug-in)."""
     w = arch.weights
     return WeightLoader.for_layer(cl, line_length=logical_rows, ports=w.crf_ports or None,
-                                  crf_groups=cl.codebook_groups,
+                                  crf_groups=cl.format.codebook_groups,
                                   crf_latency=w.crf_latency_cycles,
                                   lzc_stage_cycles=w.lzc_stage_cycles,
                                   sign_latency=w.sign_latency_cycles)
@@ -96,10 +96,10 @@ def own_loader(cl: CompressedLayer, arch: ArchConfig, logical_rows: int) -> Weig
 def run_case(layer: Layer, arch: ArchConfig, seed: int = 0, cl: CompressedLayer | None = None):
     cl = cl if cl is not None else compress(layer, arch, seed)
     fmt = LayerFormat.from_compressed(cl)
-    mapping = get_dataflow("mvq").plan(layer, arch, fmt)
+    mapping = plan(layer, arch, fmt)
     s = mapping.schedule
     x, _ = random_operands(layer, seed)
-    loader = None if cl.is_dense else own_loader(cl, arch, s.logical_rows)
+    loader = None if cl.format.int8 else own_loader(cl, arch, s.logical_rows)
     r = simulate(layer, s, x, cl, wrf_depth=arch.array.wrf_depth,
                  double_buffer=arch.dataflow.wrf_double_buffer,
                  psums_in_prf=mapping.psums_in_prf, prf_depth=arch.array.prf_depth,
@@ -124,7 +124,7 @@ def check_case(layer: Layer, arch: ArchConfig, seed: int = 0, cl: CompressedLaye
     assert r.executed_macs == t.executed_macs
     assert r.crf_reads == t.crf_reads
     assert r.loader.lzc_evals == t.lzc_decodes
-    if cl.is_dense:
+    if cl.format.int8:
         assert t.l1_weight_read_bytes == _bytes(r.weight_reads, dd.weight_bits)
     else:
         assert r.loader.crf_reads == r.crf_reads
@@ -196,10 +196,11 @@ def cases(draw):
 def test_reference_matches_fast_model_mvq(case, seed):
     layer, arch = case
     cl = compress(layer, arch, seed)
-    mapping = get_dataflow("mvq").plan(layer, arch, LayerFormat.from_compressed(cl))
+    mapping = plan(layer, arch, LayerFormat.from_compressed(cl))
     s = mapping.schedule
     assume(schedule_cycles(s) <= MAX_CYCLES)
-    event(f"{arch.name}/{cl.method}" + (f"/{arch.array.sparse_use}" if arch.array.sparse else ""))
+    event(f"{arch.name}/{cl.format.method}"
+          + (f"/{arch.array.sparse_use}" if arch.array.sparse else ""))
     event("sparse array" if s.logical_rows != s.rows else "dense array")
     event(f"packed={s.pack > 1} taps>1={s.taps > 1} in_prf={mapping.psums_in_prf}")
     check_case(layer, arch, seed, cl)
@@ -217,7 +218,7 @@ def test_every_preset(preset, use, method):
     arch = make_arch(preset, rows=8, cols=4, d=8, k=8, nm=nm, use=use, method=method, ports=2,
                      wrf=6, prf=5)
     cl, mapping, r = check_case(layer, arch, seed=5)
-    assert cl.method == method
+    assert cl.format.method == method
     s = mapping.schedule
     if preset == "mvq":
         assert s.logical_rows == s.rows * 2
@@ -260,7 +261,7 @@ def test_dense_int8_layer_on_sparse_array():
     for use, phys in (("area", 4), ("throughput", 16)):
         arch = make_arch("mvq", rows=16, cols=4, d=8, k=16, nm=(1, 4), use=use)
         cl, mapping, r = check_case(layer, arch)
-        assert cl.is_dense
+        assert cl.format.int8
         assert mapping.schedule.rows == mapping.schedule.logical_rows == phys
         assert r.executed_macs == layer.macs and r.crf_reads == 0
 
@@ -288,7 +289,7 @@ class _WrongCodeword(WeightLoader):
         orig = self.crf.lookup
 
         def lookup(indices, group=0):
-            return orig((np.asarray(indices).astype(np.int64) + 1) % cl.k, group)
+            return orig((np.asarray(indices).astype(np.int64) + 1) % cl.format.k, group)
 
         self.crf.lookup = lookup
         try:
@@ -311,11 +312,11 @@ def test_loader_fault_shows_in_outputs(use, fault):
     layer = Layer("c", "conv", 4, 4, 16, 4, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1)
     arch = make_arch("mvq", rows=8, cols=4, d=8, k=8, nm=(2, 4), use=use)
     cl = compress(layer, arch, seed=1)
-    mapping = get_dataflow("mvq").plan(layer, arch, LayerFormat.from_compressed(cl))
+    mapping = plan(layer, arch, LayerFormat.from_compressed(cl))
     s = mapping.schedule
     x, _ = random_operands(layer, 1)
     good = own_loader(cl, arch, s.logical_rows)
-    bad = fault(good.crf, *cl.nm, cl.d, cl.mask_encoding, cl.has_signs)
+    bad = fault(good.crf, cl.format)
     kw = dict(wrf_depth=arch.array.wrf_depth, double_buffer=s.double_buffer,
               psums_in_prf=mapping.psums_in_prf, prf_depth=arch.array.prf_depth)
     want = conv2d_reference(x, cl.decode()[0], layer)
@@ -332,10 +333,10 @@ def test_loader_position_outside_mux_group_raises():
     layer = Layer("fc", "linear", 1, 2, 16, 2)
     arch = make_arch("mvq", rows=8, cols=4, d=8, k=4, nm=(1, 4), use="throughput")
     cl = compress(layer, arch)
-    s = get_dataflow("mvq").plan(layer, arch, LayerFormat.from_compressed(cl)).schedule
+    s = plan(layer, arch, LayerFormat.from_compressed(cl)).schedule
     x, _ = random_operands(layer, 0)
     good = own_loader(cl, arch, s.logical_rows)
-    bad = Shifted(good.crf, *cl.nm, cl.d, cl.mask_encoding, cl.has_signs)
+    bad = Shifted(good.crf, cl.format)
     with pytest.raises(ReferenceSimError, match="outside the PE's 4-group"):
         simulate(layer, s, x, cl, loader=bad, wrf_depth=9, double_buffer=s.double_buffer)
 
@@ -382,8 +383,8 @@ def test_check_functional_codebook_layers():
                                ("ssvq", "ssvq", (1, 1)), ("casec", "ews-cm", (2, 4))):
         arch = make_arch(preset, rows=8, cols=4, d=8, k=8, nm=nm, method=method)
         cl = compress(layer, arch)
-        assert cl.method == method
-        mapping = get_dataflow("mvq").plan(layer, arch, LayerFormat.from_compressed(cl))
+        assert cl.format.method == method
+        mapping = plan(layer, arch, LayerFormat.from_compressed(cl))
         assert check_functional(layer, mapping, 3, weights=cl).ok
         assert check_functional(layer, mapping, 3, weights=cl.decode()[0]).ok
         assert np.array_equal(loader_weights(cl), cl.decode()[0])
@@ -393,7 +394,7 @@ def test_check_functional_catches_a_loader_fault(monkeypatch):
     layer = Layer("c", "conv", 4, 4, 16, 4, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1)
     arch = make_arch("mvq", rows=8, cols=4, d=8, k=8, nm=(2, 4))
     cl = compress(layer, arch)
-    mapping = get_dataflow("mvq").plan(layer, arch, LayerFormat.from_compressed(cl))
+    mapping = plan(layer, arch, LayerFormat.from_compressed(cl))
     orig = WeightLoader._decode
 
     def swapped(self, cl, ids):
@@ -412,7 +413,7 @@ def test_crf_reload_bytes_with_two_codebook_groups():
     layer = Layer("c", "conv", 4, 4, 16, 4, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1)
     arch = make_arch("mvq", rows=8, cols=4, d=8, k=8, nm=(2, 4), groups=2)
     cl = compress(layer, arch)
-    mapping = get_dataflow("mvq").plan(layer, arch, LayerFormat.from_compressed(cl))
+    mapping = plan(layer, arch, LayerFormat.from_compressed(cl))
     s = mapping.schedule
     loader = own_loader(cl, arch, s.logical_rows)
     x, _ = random_operands(layer, 0)

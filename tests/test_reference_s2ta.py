@@ -33,15 +33,15 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import forced_mapping, plan
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from ewssim.compress import compress_layer
-from ewssim.compress.format import CompressedLayer
+from ewssim.compress.layer import CompressedLayer
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import PRESETS, ArchConfig, validate
-from ewssim.dataflow import get_dataflow
 from ewssim.dataflow.base import LayerContext
 from ewssim.engine.functional import (
     check_functional,
@@ -93,8 +93,8 @@ def dbb_compress(layer: Layer, arch: ArchConfig, seed: int) -> CompressedLayer:
     rng = np.random.default_rng(seed)
     mag = rng.uniform(0.25, 1.0, size=layer.weight_shape)
     w = np.where(rng.random(layer.weight_shape) < 0.5, -mag, mag).astype(np.float32)
-    return compress_layer(w, method="dbb", nm=arch.weights.n_m, mask_encoding="positions",
-                          layer=layer, small_layer_fallback=True)
+    return compress_layer(w, method="dbb", nm=arch.weights.weight_format.nm,
+                          mask_encoding="positions", layer=layer, small_layer_fallback=True)
 
 
 def make_input(layer: Layer, pattern: str, seed: int, *, zeros: float, bz: int,
@@ -132,9 +132,6 @@ def run_case(layer: Layer, arch: ArchConfig, x: np.ndarray, seed: int, chunk: in
     with L1 blocks of ``chunk`` pixels, weights reloaded per block unless WRF-resident)."""
     density = np.count_nonzero(x) / x.size
     ctx = LayerContext(act_density=density)
-    df = get_dataflow(arch.dataflow.kind)
-    if chunk:
-        df.chunks = lambda layer, arch: [(chunk, False)]
     if arch.weights.format == "dbb":
         cl = dbb_compress(layer, arch, seed)
         fmt = LayerFormat.from_compressed(cl)
@@ -143,9 +140,10 @@ def run_case(layer: Layer, arch: ArchConfig, x: np.ndarray, seed: int, chunk: in
     else:
         cl = fmt = None
         w_run = w_dec = random_operands(layer, seed)[1]
-    mapping = df.plan(layer, arch, fmt, ctx)
-    aw = arch.activations.dbb and fmt is not None and fmt.dbb and fmt.pruned  # s2ta.py doc
-    act = (arch.activations.block, df.nnz_a(arch, ctx)) if aw else None
+    mapping = forced_mapping(layer, arch, fmt, ctx, chunk) if chunk else \
+        plan(layer, arch, fmt, ctx)
+    aw = arch.activations.dbb and fmt is not None and fmt.format.dbb and fmt.format.pruned
+    act = (arch.activations.block, mapping.lhw.nnz_a) if aw else None
     return cl, fmt, w_run, w_dec, mapping, act, density
 
 
@@ -174,7 +172,7 @@ def check_case(layer: Layer, arch: ArchConfig, x: np.ndarray, seed: int, *,
     assert t.l1_act_read_bytes == _bytes(r.act_reads, dd.act_bits + r.act_pos_bits)
     if act is not None:
         assert r.act_pos_bits == (act[0] - 1).bit_length()
-    if fmt is None or fmt.dense:
+    if fmt is None or fmt.format.int8:
         assert t.l1_weight_read_bytes == _bytes(r.weight_reads, dd.weight_bits)
     else:
         assert t.l1_weight_read_bytes == r.weight_l1_bytes + fmt.codebook_bytes
@@ -187,7 +185,7 @@ def check_case(layer: Layer, arch: ArchConfig, x: np.ndarray, seed: int, *,
     want_nz = int(conv2d_reference((x_eff != 0).astype(np.int64), w_ind.astype(np.int64),
                                    layer).sum())
     assert r.nonzero_macs == want_nz
-    base = layer.macs * fmt.nm[0] // fmt.nm[1] if sparse else layer.macs
+    base = layer.macs * fmt.format.nm[0] // fmt.format.nm[1] if sparse else layer.macs
     if act is None:
         assert r.executed_macs == base
     a = arch.activations
@@ -263,7 +261,7 @@ def test_reference_matches_fast_model_s2ta(case, seed):
     cl, fmt, _, _, mapping, act, _ = run_case(layer, arch, x, seed, chunk)
     s = mapping.schedule
     assume(schedule_cycles(s) <= MAX_CYCLES)
-    event(f"{arch.name}" + (" dense layer" if fmt is not None and fmt.dense else "")
+    event(f"{arch.name}" + (" dense layer" if fmt is not None and fmt.format.int8 else "")
           + (f" NNZ_a={act[1]}/{act[0]}" if act else ""))
     event(f"pattern={pattern}")
     event(f"tiles>1={len(s) > 1} packed={s.pack > 1} chunked={len(set(s.p0.tolist())) > 1} "
@@ -428,9 +426,8 @@ def test_check_functional_dbb_and_aw():
         cl = dbb_compress(layer, arch, 0)
         fmt = LayerFormat.from_compressed(cl)
         ctx = LayerContext(act_density=0.56)
-        df = get_dataflow("s2ta")
-        mapping = df.plan(layer, arch, fmt, ctx)
-        act = (8, df.nnz_a(arch, ctx)) if arch.activations.dbb else None
+        mapping = plan(layer, arch, fmt, ctx)
+        act = (8, mapping.lhw.nnz_a) if arch.activations.dbb else None
         assert np.array_equal(loader_weights(cl), cl.decode()[0])
         assert check_functional(layer, mapping, 3, weights=cl, act_dbb=act).ok
         if act is not None and act[1] < 8:   # the functional mode really prunes
@@ -493,7 +490,7 @@ def test_dense_layer_on_s2ta_aw_executed_macs():
     arch = make_arch("s2ta-aw", rows=8, cols=2, nm=(4, 8), nnz=2, wrf=4)
     x = make_input(layer, "blocks", 0, zeros=0.0, bz=8)  # dense input, density 1
     cl, fmt, w_run, w_dec, mapping, act, density = run_case(layer, arch, x, 0)
-    assert fmt.dense and act is None and density == 1.0
+    assert fmt.format.int8 and act is None and density == 1.0
     r = simulate(layer, mapping.schedule, x, w_run, wrf_depth=4, double_buffer=False)
     assert np.array_equal(r.output, conv2d_reference(x, w_dec, layer))     # not pruned
     assert r.nonzero_macs == layer.macs == 24

@@ -7,11 +7,11 @@ import json
 import math
 
 import pytest
+from helpers import plan
 
 from ewssim import api, config
 from ewssim.cli import main
 from ewssim.compress.plan import LayerFormat
-from ewssim.dataflow import get_dataflow
 from ewssim.dataflow.base import LayerContext
 from ewssim.errors import InputError
 from ewssim.tech.normalize import normalize
@@ -32,14 +32,14 @@ def _plan(preset, density=0.5, **act):
         arch = dataclasses.replace(arch, activations=dataclasses.replace(arch.activations,
                                                                          **act))
     arch = config.validate(arch)
-    fmt = None if not arch.weights.compressed else _fmt()
-    return arch, get_dataflow(arch.dataflow.kind).plan(LAYER, arch, fmt,
+    fmt = None if arch.weights.weight_format.int8 else _fmt()
+    return arch, plan(LAYER, arch, fmt,
                                                        LayerContext(act_density=density))
 
 
 def test_dbb_format_is_int8_values_plus_positions():
     f = _fmt()
-    assert isinstance(f, LayerFormat) and f.dbb and f.pruned and not f.codebook
+    assert isinstance(f, LayerFormat) and f.format.dbb and f.format.pruned and not f.format.codebook
     kept = LAYER.weights // 2
     assert f.bits.total == kept * 8 + kept * 3 + 32  # 3-bit positions in blocks of 8
 

@@ -186,12 +186,13 @@ def test_bad_specs_are_one_line_errors(data, needle):
 
 def test_area_constraint_uses_the_area_model():
     from ewssim.area import area
+    from ewssim.dataflow import resolve
     from ewssim.sweep.metrics import pre_sim_metrics
 
     small, big = config.PRESETS["ews"].with_array(8, 8), config.PRESETS["ews"]
     a = pre_sim_metrics(small)["area_mm2"]
     b = pre_sim_metrics(big)["area_mm2"]
-    assert 0 < a < b and b == pytest.approx(area(big).total_mm2)
+    assert 0 < a < b and b == pytest.approx(area(resolve(big)).total_mm2)
     spec = parse_spec({"sweep": {"workloads": ["tiny"]},
                        "axes": {"array": ["8x8", "64x64"]},
                        "constraints": {"area_mm2": {"max": (a + b) / 2}}})

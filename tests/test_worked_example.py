@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from helpers import plan
 
 from ewssim import config
-from ewssim.dataflow import get_dataflow
 from ewssim.hw.array import schedule_times
 from ewssim.workload.layers import Layer
 
@@ -17,7 +17,7 @@ LAYER = Layer("conv", "conv", 4, 4, 2, 3, kernel_h=3, kernel_w=3)
 def _plan(preset):
     a = config.PRESETS[preset].with_array(4, 4)
     a = dataclasses.replace(a, memory=dataclasses.replace(a.memory, ideal=True))
-    return get_dataflow(a.dataflow.kind).plan(LAYER, a)
+    return plan(LAYER, a)
 
 
 @pytest.mark.parametrize("preset, starts, cycles, loads, streams", [

@@ -1,5 +1,5 @@
-"""Area and leakage of an accelerator configuration (docs/model-reference.md §7)."""
+"""Area and leakage of an accelerator's resolved hardware (docs/model-reference.md §7)."""
 
-from ewssim.area.model import BLOCKS, AreaReport, Component, acc_bits, area, crf_ports
+from ewssim.area.model import BLOCKS, AreaReport, Component, area
 
-__all__ = ["BLOCKS", "AreaReport", "Component", "acc_bits", "area", "crf_ports"]
+__all__ = ["BLOCKS", "AreaReport", "Component", "area"]

@@ -2,7 +2,7 @@
 
 Blocks and what they hold (docs/model-reference.md §7 states every rule and its calibration):
 
-* ``array`` -- per physical PE (``ArchConfig.physical_pes``): an ``weight_bits x act_bits``
+* ``array`` -- per physical PE (``Hardware.physical_pes``): an ``weight_bits x act_bits``
   multiplier; an accumulator adder and a psum pipeline register of ``acc`` bits; a WRF of
   ``wrf_depth`` entries of ``weight_bits + pos_bits`` (``pos_bits = log2 M`` on the
   sparsity-aware array: the in-group position of the kept weight) with its ``wrf_depth:1`` read
@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ewssim.config import ArchConfig
+from ewssim.hw.hardware import Hardware
 from ewssim.tech import TechTable
 from ewssim.tech import load as load_tech
 
@@ -84,110 +84,95 @@ class AreaReport:
         return {"total_mm2": self.total_mm2, "blocks": self.blocks}
 
 
-def acc_bits(arch: ArchConfig) -> int:
-    """In-array accumulator / psum pipeline width: ``array.acc_bits``, or (0) exact for one
-    pass down a column: product bits + ``ceil(log2(physical rows * arf_depth))``."""
-    a = arch.array
-    if a.acc_bits:
-        return a.acc_bits
-    rows = arch.physical_pes // a.cols
-    taps = max(1, a.arf_depth)
-    return arch.data.weight_bits + arch.data.act_bits + math.ceil(math.log2(rows * taps))
-
-
-def pos_bits(arch: ArchConfig) -> int:
-    if not arch.array.sparse:
-        return 0
-    return math.ceil(math.log2(arch.weights.n_m[1]))
-
-
-def logical_rows(arch: ArchConfig) -> int:
-    a = arch.array
-    if a.sparse and a.sparse_use == "throughput":
-        n, m = arch.weights.n_m
-        return a.rows * m // n
-    return a.rows
-
-
-def crf_ports(arch: ArchConfig) -> int:
-    w = arch.weights
-    return w.crf_ports or math.ceil(logical_rows(arch) / w.d)
-
-
-def area(arch: ArchConfig, tech: TechTable | str | None = None) -> AreaReport:
+def area(hw: Hardware, tech: TechTable | str | None = None) -> AreaReport:
+    """Area and leakage of ``hw``: the components of each block (module docstring)."""
     t = load_tech(tech)
-    a, d, w = arch.array, arch.data, arch.weights
-    rep = AreaReport(arch=arch.name, tech=t.name)
-    reg_a, reg_l = t["reg_bit_area"], t["reg_bit_leakage"]
-    mux_a, mux_l = t["mux2_bit_area"], t["mux2_bit_leakage"]
+    rep = AreaReport(arch=hw.name, tech=t.name)
+    _array(rep, hw, t)
+    if hw.loader == "codebook":
+        _loader_crf(rep, hw, t)
+    _sram(rep, hw, t)
+    rep.notes["acc_bits"] = hw.acc_bits
+    return rep
 
+
+def _adder(rep: AreaReport, t: TechTable):
     def add(block: str, name: str, count: float, area_each: float, leak_each: float) -> None:
         if count:
             rep.components.append(Component(block, name, count, area_each, leak_each))
+    return add
 
-    def regs(block: str, name: str, bits: float) -> None:
-        add(block, name, bits, reg_a, reg_l)
 
-    def muxes(block: str, name: str, mux2s: float) -> None:
-        add(block, name, mux2s, mux_a, mux_l)
-
-    # ---------------------------------------------------------------- array
-    pes = arch.physical_pes
-    time_unrolled = arch.activations.dbb  # S2TA-AW: one activation (value + position) a cycle
-    sparse = a.sparse and not time_unrolled  # spatial N:M: M activation lanes, an M:1 mux
-    n, m = w.n_m
-    acc = acc_bits(arch)
-    wbits = d.weight_bits + pos_bits(arch)
-    chans = m if sparse else 1
-    act_bits = d.act_bits + ((arch.activations.block - 1).bit_length() if time_unrolled else 0)
+def _array(rep: AreaReport, hw: Hardware, t: TechTable) -> None:
+    """Per physical PE: multiplier, accumulator, psum register, WRF (+ positions) and its read
+    mux, ARF per selectable channel with its tap mux, the M:1 activation mux of a spatial sparse
+    PE, the activation pipeline register; per column the PRF (with PRF reuse)."""
+    add = _adder(rep, t)
+    reg_a, reg_l = t["reg_bit_area"], t["reg_bit_leakage"]
+    mux_a, mux_l = t["mux2_bit_area"], t["mux2_bit_leakage"]
+    d = hw.data
+    pes = hw.physical_pes
+    acc = hw.acc_bits
+    wbits = d.weight_bits + hw.wrf_pos_bits
+    chans = hw.act_channels
+    act_bits = d.act_bits + hw.act_pos_bits
     # a PE holds only what its dataflow uses: ARF windows with ARF reuse, a PRF with PRF reuse
-    arf_depth = a.arf_depth if arch.dataflow.arf_reuse else 0
-    prf_depth = a.prf_depth if arch.dataflow.prf_reuse else 0
+    arf_depth = hw.arf_depth if hw.arf_reuse else 0
+    prf_depth = hw.prf_depth if hw.prf_reuse else 0
     add("array", "multiplier", pes, t.mult("area", d.weight_bits, d.act_bits),
         t.mult("leakage", d.weight_bits, d.act_bits))
     add("array", "accumulator adder", pes, t.adder("area", acc), t.adder("leakage", acc))
-    regs("array", "psum pipeline register", pes * acc)
-    regs("array", "WRF", pes * a.wrf_depth * wbits)
-    muxes("array", "WRF read mux", pes * (a.wrf_depth - 1) * wbits)
-    regs("array", "ARF", pes * arf_depth * d.act_bits * chans)
-    muxes("array", "ARF tap mux", pes * chans * max(0, arf_depth - 1) * d.act_bits)
-    if sparse:
-        muxes("array", "M:1 activation mux", pes * (m - 1) * d.act_bits)
-    if a.act_pipe_reg:
-        regs("array", "activation pipeline register", pes * chans * act_bits)
+    add("array", "psum pipeline register", pes * acc, reg_a, reg_l)
+    add("array", "WRF", pes * hw.wrf_depth * wbits, reg_a, reg_l)
+    add("array", "WRF read mux", pes * (hw.wrf_depth - 1) * wbits, mux_a, mux_l)
+    add("array", "ARF", pes * arf_depth * d.act_bits * chans, reg_a, reg_l)
+    add("array", "ARF tap mux", pes * chans * max(0, arf_depth - 1) * d.act_bits, mux_a, mux_l)
+    if hw.mux_fan_in:
+        add("array", "M:1 activation mux",
+            pes * (hw.mux_fan_in - 1) * d.act_bits, mux_a, mux_l)
+    if hw.act_pipe_reg:
+        add("array", "activation pipeline register", pes * chans * act_bits, reg_a, reg_l)
     if prf_depth:
-        prf_block = "array" if a.prf_in_array else "l1"
-        regs(prf_block, "PRF", a.cols * prf_depth * d.psum_bits)
-        muxes(prf_block, "PRF read mux", a.cols * (prf_depth - 1) * d.psum_bits)
-        add(prf_block, "PRF accumulate adder", a.cols, t.adder("area", d.psum_bits),
+        prf_block = "array" if hw.prf_in_array else "l1"
+        add(prf_block, "PRF", hw.cols * prf_depth * d.psum_bits, reg_a, reg_l)
+        add(prf_block, "PRF read mux", hw.cols * (prf_depth - 1) * d.psum_bits, mux_a, mux_l)
+        add(prf_block, "PRF accumulate adder", hw.cols, t.adder("area", d.psum_bits),
             t.adder("leakage", d.psum_bits))
 
-    # ---------------------------------------------------------------- loader + CRF
-    if w.codebook:
-        lr = logical_rows(arch)
-        subs = math.ceil(lr / w.d)
-        q = w.d * n // m if n < m else w.d
-        if n < m and w.mask_encoding == "bitmap":
-            add("loader", f"{m}-bit LZC", (lr // m) * n, t.lzc("area", m), t.lzc("leakage", m))
-        pos = math.ceil(math.log2(m)) if n < m else 0
-        regs("loader", "line register", subs * q * (d.weight_bits + pos))
-        if w.format == "ssvq":
-            add("loader", "sign negator", subs * q, t.adder("area", d.weight_bits),
-                t.adder("leakage", d.weight_bits))
-        entries = w.k * w.codebook_groups  # the CRF holds all of a layer's codebook groups
-        ports = crf_ports(arch)
-        regs("crf", "CRF storage", entries * w.d * 8)
-        muxes("crf", "CRF read ports", ports * (entries - 1) * w.d * 8)
-        rep.notes["crf_port_factor"] = 1 + ports * (entries - 1) * mux_a / (entries * reg_a)
-        rep.notes["crf_ports"] = ports
 
-    # ---------------------------------------------------------------- SRAM
-    mem = arch.memory
+def _loader_crf(rep: AreaReport, hw: Hardware, t: TechTable) -> None:
+    """Codebook weight path: LZC cascades (bitmap masks), the line register, SSVQ negators;
+    the CRF's storage (all codebook groups) and read ports."""
+    add = _adder(rep, t)
+    reg_a, reg_l = t["reg_bit_area"], t["reg_bit_leakage"]
+    mux_a, mux_l = t["mux2_bit_area"], t["mux2_bit_leakage"]
+    f, d = hw.weight_format, hw.data
+    n, m = f.nm
+    lr = hw.logical_rows
+    subs = math.ceil(lr / f.d)
+    q = f.kept_per_subvector
+    if f.pruned and f.mask_encoding == "bitmap":
+        add("loader", f"{m}-bit LZC", (lr // m) * n, t.lzc("area", m), t.lzc("leakage", m))
+    pos = math.ceil(math.log2(m)) if f.pruned else 0
+    add("loader", "line register", subs * q * (d.weight_bits + pos), reg_a, reg_l)
+    if f.signs:
+        add("loader", "sign negator", subs * q, t.adder("area", d.weight_bits),
+            t.adder("leakage", d.weight_bits))
+    entries = f.k * f.codebook_groups  # the CRF holds all of a layer's codebook groups
+    ports = hw.crf_ports
+    add("crf", "CRF storage", entries * f.d * 8, reg_a, reg_l)
+    add("crf", "CRF read ports", ports * (entries - 1) * f.d * 8, mux_a, mux_l)
+    rep.notes["crf_port_factor"] = 1 + ports * (entries - 1) * mux_a / (entries * reg_a)
+    rep.notes["crf_ports"] = ports
+
+
+def _sram(rep: AreaReport, hw: Hardware, t: TechTable) -> None:
+    """One SRAM macro per L1 buffer; ``l2_banks`` macros of ``l2_bytes / l2_banks``."""
+    add = _adder(rep, t)
+    mem = hw.memory
     for name, size in (("L1 activation buffer", mem.l1_act_bytes),
                        ("L1 weight buffer", mem.l1_weight_bytes),
                        ("L1 output buffer", mem.l1_out_bytes)):
         add("l1", name, 1, t.sram_area(size), t.sram_leakage(size))
     bank = mem.l2_bytes / mem.l2_banks
     add("l2", "L2 bank", mem.l2_banks, t.sram_area(bank), t.sram_leakage(bank))
-    rep.notes["acc_bits"] = acc
-    return rep

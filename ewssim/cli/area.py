@@ -6,13 +6,14 @@ import json
 
 from ewssim import api
 from ewssim.area import BLOCKS, area
+from ewssim.cli.run import add_arch_args
+from ewssim.dataflow import resolve
 from ewssim.tech import load as load_tech
 
 
 def register(sub) -> None:
     p = sub.add_parser("area", help="area breakdown of an architecture (mm2 per block)")
-    p.add_argument("--arch", required=True, help="preset name or TOML file")
-    p.add_argument("--array", help="override the array shape, ROWSxCOLS (e.g. 32x32)")
+    add_arch_args(p)
     p.add_argument("--tech", help="technology table: 40nm (default), NNnm (scaled), or a TOML "
                                   "file")
     p.add_argument("--json", action="store_true",
@@ -21,15 +22,16 @@ def register(sub) -> None:
 
 
 def _area(args) -> int:
-    arch = api.resolve_arch(args.arch, args.array)
+    arch = api.load_arch(args.arch, array=args.array, overrides=args.set)
     tech = load_tech(args.tech)
-    rep = area(arch, tech)
+    hw = resolve(arch)
+    rep = area(hw, tech)
     if args.json:
         print(json.dumps(rep.as_json()))
         return 0
     blocks = rep.blocks
     print(f"{arch.name}: {arch.array.rows}x{arch.array.cols} array, "
-          f"{arch.physical_pes:,} physical PEs, technology {tech.name} "
+          f"{hw.physical_pes:,} physical PEs, technology {tech.name} "
           f"({tech.node_nm} nm)")
     for b in BLOCKS:
         comps = [c for c in rep.components if c.block == b]

@@ -8,13 +8,12 @@ sub-parser is optional, so ``ewssim compress --workload resnet18 --out d`` and
 from __future__ import annotations
 
 import json
-import re
 
 from ewssim.errors import InputError
 
-_METHODS = ("mvq", "vq", "ssvq", "casec", "dense", "dbb")
+_METHODS = ("mvq", "vq", "ssvq", "casec", "int8", "dense", "dbb")
 _ENCODINGS = ("bitmap", "positions", "combinatorial")
-_FITS = ("dense", "pad", "error")
+_FITS = ("int8", "dense", "pad", "error")
 
 
 def register(sub) -> None:
@@ -27,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--method", choices=_METHODS, default="mvq",
                    help="mvq (prune + masked k-means, default), vq (plain k-means), ssvq "
                         "(sign split + k-means on |W|), casec (prune + k-means with zeros), "
-                        "dense (INT8), dbb (S2TA density-bound blocks: N:M-pruned INT8, "
+                        "int8 (also 'dense'), dbb (S2TA density-bound blocks: N:M-pruned INT8, "
                         "N = NNZ per block of M = BZ channels)")
     p.add_argument("--nm", metavar="N:M", help="N:M pruning (default 1:4 for mvq/casec, 4:8 for "
                                                "dbb, none for vq/ssvq; N=M means no pruning)")
@@ -41,11 +40,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights and k-means")
     p.add_argument("--mask-encoding", choices=_ENCODINGS, default=None,
                    help="how N:M masks are stored and counted (default bitmap; dbb positions)")
-    p.add_argument("--codebook-groups", type=int, default=1, metavar="G",
+    p.add_argument("--codebook-groups", type=int, default=None, metavar="G",
                    help="codebooks per layer, over G blocks of output channels (default 1)")
-    p.add_argument("--fit", choices=_FITS, default="dense",
+    p.add_argument("--fit", choices=_FITS, default="int8",
                    help="layers where d does not divide in_c/groups or with fewer sub-vectors "
-                        "than k: keep INT8 (dense, default), zero-pad channels (pad), or fail")
+                        "than k: keep INT8 (int8, default; 'dense' is the older name), "
+                        "zero-pad channels (pad), or fail (error)")
     p.add_argument("--max-iter", type=int, default=20, help="k-means iterations cap (20)")
     p.add_argument("--out", metavar="DIR", help="output directory (written atomically)")
     p.set_defaults(func=_cmd_compress)
@@ -60,55 +60,45 @@ def register(sub) -> None:
     pi.set_defaults(func=_cmd_inspect)
 
 
-def _parse_nm(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    m = re.fullmatch(r"\s*([0-9]+)\s*:\s*([0-9]+)\s*", text)
-    if not m:
-        raise InputError(f"{text!r} is not N:M", source="command line", field="--nm",
-                         allowed="N:M with 1 <= N <= M, e.g. 1:4, 2:4, 2:8, 4:8")
-    return int(m.group(1)), int(m.group(2))
-
-
 def _cmd_compress(args) -> int:
-    from ewssim.compress import Settings, compress_network, save_network
-    from ewssim.workload import load_network
+    from ewssim import api
 
     from .progress import Progress
 
     for flag, val in (("--workload", args.workload), ("--out", args.out)):
         if not val:
             raise InputError("is required", source="command line", field=flag)
-    if args.method == "dbb":
-        for flag, val, ok in (("--k", args.k, None), ("--d", args.d, None),
-                              ("--codebook-groups", args.codebook_groups, 1)):
-            if val is not None and val != ok:
-                raise InputError("does not apply to dbb (no codebook; the block size is M of "
-                                 "--nm)", source="command line", field=flag,
-                                 allowed="leave out" + (f" or {ok}" if ok else ""))
-    settings = Settings.for_method(
-        args.method, nm=_parse_nm(args.nm), k=args.k, d=args.d,
-        mask_encoding=args.mask_encoding, codebook_groups=args.codebook_groups, fit=args.fit,
-        seed=args.seed, max_iter=args.max_iter, source="command line")
-    if settings.nm is not None and args.method == "dense" and args.nm:
-        n, m = settings.nm
-        if n < m:
-            raise InputError("dense INT8 does not prune", source="command line", field="--nm",
-                             allowed="N = M or leave out")
-    net = load_network(args.workload)
+    net = api.load_workload(args.workload)
     weighted = [la for la in net.layers if la.has_weights]
     with Progress(len(weighted), "layers") as bar:
-        cn = compress_network(net, args.weights, settings, progress=bar)
-    out = save_network(cn, args.out)
+        try:
+            cn = api.compress(net, args.method, weights=args.weights, out=args.out,
+                              progress=bar, nm=args.nm, k=args.k, d=args.d,
+                              mask_encoding=args.mask_encoding,
+                              codebook_groups=args.codebook_groups, fit=args.fit,
+                              seed=args.seed, max_iter=args.max_iter, source="command line")
+        except InputError as exc:
+            raise _as_flag(exc) from None
     b = cn.bits
     print(f"compressed {net.name}: {len(cn.layers)} layers, {b.weights:,} weights -> "
           f"{b.total:,} bits ({b.bits_per_weight:.3f} bits/weight), {b.ratio_fp32:.2f}x vs FP32, "
-          f"{b.ratio_int8:.2f}x vs INT8 -> {out}")
+          f"{b.ratio_int8:.2f}x vs INT8 -> {args.out}")
     kept = [la.name for la in cn.layers if la.note]
     if kept:
-        print(f"{len(kept)} layer(s) with a note (see `ewssim compress inspect {out}`): "
+        print(f"{len(kept)} layer(s) with a note (see `ewssim compress inspect {args.out}`): "
               + ", ".join(kept[:6]) + (" ..." if len(kept) > 6 else ""))
     return 0
+
+
+_FLAGS = {"nm", "k", "d", "mask_encoding", "codebook_groups", "fit", "seed", "max_iter"}
+
+
+def _as_flag(exc: InputError) -> InputError:
+    """A settings error names the flag the user typed (``--mask-encoding``)."""
+    if exc.source != "command line" or exc.field not in _FLAGS:
+        return exc
+    return InputError(exc.problem, source=exc.source, field="--" + exc.field.replace("_", "-"),
+                      allowed=exc.allowed)
 
 
 def _fmt(v, spec: str = ",") -> str:

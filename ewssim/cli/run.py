@@ -25,18 +25,32 @@ SUMMARY_KEYS = [
 ]
 
 
+def add_arch_args(p, *, required: bool = True) -> None:
+    """--arch, --array and --set, shared by the commands that take an architecture."""
+    p.add_argument("--arch", required=required, help="preset name (any case) or TOML file")
+    p.add_argument("--array", help="override the array shape, ROWSxCOLS (e.g. 32x32)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one configuration key, e.g. "
+                        "--set memory.dram_bytes_per_cycle=8 (repeatable; checked like TOML)")
+
+
 def register(sub) -> None:
     p = sub.add_parser("run", help="simulate a workload on an architecture")
-    p.add_argument("--arch", required=True, help="preset name or TOML file")
-    p.add_argument("--workload", required=True, help="zoo name or topology CSV")
-    p.add_argument("--array", help="override the array shape, ROWSxCOLS (e.g. 32x32)")
+    add_arch_args(p)
+    p.add_argument("--workload", required=True, help="zoo name (any case) or topology CSV")
     p.add_argument("--out", help="directory for layers.csv and summary.json")
     p.add_argument("--json", action="store_true", help="print the totals as one JSON object")
     p.add_argument("--compressed", metavar="DIR",
                    help="replay the compressed layers in DIR (from `ewssim compress`)")
-    p.add_argument("--weights", choices=api.WEIGHT_SOURCES, default="synthetic",
-                   help="without --compressed: compress seeded synthetic weights on the fly "
-                        "(cached) or use the analytic format (same timing, no k-means)")
+    p.add_argument("--weights", choices=api.WEIGHT_SOURCES, default=None,
+                   help="without --compressed: the analytic format of every layer (default: "
+                        "the compressor's format and fit rule, no k-means, seconds) or seeded "
+                        "synthetic weights compressed on the fly with k-means (same cycles, "
+                        "bytes and energy; cached; the default with --check-functional, "
+                        "which needs real compressed layers)")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="where --weights synthetic keeps its compressions (default "
+                        "$EWSSIM_CACHE or ~/.cache/ewssim/compressed)")
     p.add_argument("--tech", metavar="FILE",
                    help="technology table for energy and area: 40nm (default), NNnm (the "
                         "default scaled to 16/28/45/65 nm), or a TOML file (ewssim/tech)")
@@ -53,6 +67,8 @@ def register(sub) -> None:
     show = asub.add_parser("show", help="print a preset or file as TOML")
     show.add_argument("name", help=f"preset ({', '.join(_config.preset_names())}) or TOML file")
     show.add_argument("--array", help="override the array shape, ROWSxCOLS")
+    show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override one configuration key (repeatable)")
     show.set_defaults(func=_arch_show)
     lst = asub.add_parser("list", help="list the presets")
     lst.set_defaults(func=lambda a: print("\n".join(_config.preset_names())) or 0)
@@ -67,45 +83,58 @@ def _fmt(v) -> str:
 
 
 def _run(args) -> int:
-    arch = api.resolve_arch(args.arch, args.array)
+    arch = api.load_arch(args.arch, array=args.array, overrides=args.set)
     tech = load_tech(args.tech)  # a bad table is reported before anything runs
-    net = api.resolve_workload(args.workload)
-    if arch.weights.compressed and args.compressed is None and args.weights == "synthetic":
-        print(f"ewssim: no --compressed layers given: using seeded synthetic weights for "
-              f"{net.name}, compressed with {arch.weights.format} on the fly (the first run "
-              f"takes a while; the result is cached in {api.cache_dir()})", file=sys.stderr)
+    net = api.load_workload(args.workload)
+    if args.weights is None:
+        args.weights = "synthetic" if args.check_functional else "analytic"
+    if not arch.weights.weight_format.int8 and args.compressed is None and \
+            args.weights == "synthetic":
+        where = args.cache_dir or api.cache_dir()
+        print(f"ewssim: compressing seeded synthetic weights of {net.name} with "
+              f"{arch.weights.weight_format.describe()} (k-means on both cores; cached in "
+              f"{where}; --weights analytic gives the same timing in seconds)", file=sys.stderr)
     with Progress(len(net.layers), "layers compressed") as bar:
         formats, how = api.weight_formats(arch, net, compressed=args.compressed,
-                                          weights=args.weights, progress=bar)
+                                          weights=args.weights, progress=bar,
+                                          cache=args.cache_dir)
     with Progress(len(net.layers), "layers") as bar:
         result = api.simulate(arch, net, progress=bar, formats=formats, tech=tech)
-    if args.out:
-        result.write(args.out)
+    result.weights = how
+    extra = {}
     if args.check_functional:
         with Progress(len(net.layers), "layers checked") as bar:
             cn = api.compressed_network(arch, net, compressed=args.compressed,
-                                        weights=args.weights)
+                                        weights=args.weights, cache=args.cache_dir)
             checked, skipped = api.check_functional(result, max_macs=args.functional_max_macs,
                                                     compressed=cn, progress=bar)
+        extra["functional_check"] = {"equal": checked, "skipped": skipped,
+                                     "max_macs": args.functional_max_macs}
         print(f"functional check: {len(checked)} layer(s) equal a numpy convolution exactly"
               + (f"; {len(skipped)} skipped (> {args.functional_max_macs:,} MACs, or "
-                 f"compressed layers without their weights under --weights analytic): "
+                 f"compressed layers without their weights): "
                  f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
                  if skipped else ""), file=sys.stderr)
+    if args.out:
+        result.write(args.out, extra)
     tot = result.totals
     if args.json:
-        print(json.dumps(tot))
+        print(json.dumps({**tot, **extra}))
         return 0
-    print(f"{net.name} on {arch.name} ({tot['array']} array, {arch.dataflow.kind} dataflow, "
+    print(f"{net.name} on {arch.name} ({tot['array']} array, {result.hw.dataflow} dataflow, "
           f"{len(net.layers)} layers; weights: {how})")
     for key, label in SUMMARY_KEYS:
         print(f"  {label:<22} {_fmt(tot[key]):>18}")
+    kept = [f.name for f in (formats or {}).values() if f.format.int8 and f.note]
+    if kept:
+        print(f"  {len(kept)} layer(s) kept INT8 by the fit rule: {', '.join(kept[:4])}"
+              + (" ..." if len(kept) > 4 else "") + " (notes in layers.csv)")
     if args.out:
         print(f"wrote {args.out}/layers.csv and {args.out}/summary.json", file=sys.stderr)
     return 0
 
 
 def _arch_show(args) -> int:
-    arch = api.resolve_arch(args.name, args.array)
+    arch = api.load_arch(args.name, array=args.array, overrides=args.set)
     sys.stdout.write(_config.to_toml(arch))
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ewssim.workload import Layer, Network, load_network, zoo_names
+from ewssim.workload import load_network, zoo_names
 
 
 def register(sub) -> None:
@@ -38,51 +38,6 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
     return "\n".join([fmt(header), rule, *(fmt(r) for r in rows)])
 
 
-def layer_dict(la: Layer) -> dict:
-    """One layer as plain JSON-able values (GEMM view, counts, shape fields)."""
-    g = la.gemm
-    return {
-        "name": la.name,
-        "type": la.kind,
-        "m": g.m,
-        "kr": g.kr,
-        "n": g.n,
-        "gemm_groups": g.groups,
-        "macs": la.macs,
-        "weights": la.weights,
-        "params": la.params,
-        "in_h": la.in_h,
-        "in_w": la.in_w,
-        "in_c": la.in_c,
-        "out_h": la.out_h,
-        "out_w": la.out_w,
-        "out_c": la.out_c,
-        "kernel_h": la.kernel_h,
-        "kernel_w": la.kernel_w,
-        "stride_h": la.stride_h,
-        "stride_w": la.stride_w,
-        "pad_h": la.pad_h,
-        "pad_w": la.pad_w,
-        "dil_h": la.dil_h,
-        "dil_w": la.dil_w,
-        "groups": la.groups,
-        "bias": la.bias,
-        "extra_params": la.extra_params,
-        "batch": la.batch,
-        "nm": None if la.nm is None else f"{la.nm[0]}:{la.nm[1]}",
-    }
-
-
-def network_dict(net: Network) -> dict:
-    return {
-        "name": net.name,
-        "layers": [layer_dict(la) for la in net],
-        "macs": net.macs,
-        "params": net.params,
-        "weights": net.weights,
-    }
-
-
 # ----------------------------------------------------------------------------- commands
 def _cmd_list(args) -> int:
     rows = []
@@ -99,7 +54,7 @@ def _cmd_list(args) -> int:
 def _cmd_show(args) -> int:
     net = load_network(args.network)
     if args.json:
-        print(json.dumps(network_dict(net), indent=1))
+        print(json.dumps(net.as_dict(), indent=1))
         return 0
     rows = []
     for i, la in enumerate(net):

@@ -31,50 +31,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-MASK_ENCODINGS: tuple[str, ...] = ("bitmap", "positions", "combinatorial")
-SCALE_BITS = 32
-
 FORMULA = ("storage bits = n_sub*ceil(log2 k) + mask bits + G*k*d*8 (codebook) + G*32 (scale)"
            " + sign bits (ssvq: 1 per kept weight); mask bits per M-group: bitmap M, positions"
            " N*ceil(log2 M), combinatorial ceil(log2 C(M,N)), none if N=M; dense INT8 ="
            " weights*8 + 32; dbb = blocks*N*8 (kept int8) + mask bits + 32 (blocks of M"
            " channels); ratio = weights*32 (FP32) or weights*8 (INT8) / bits;"
            " 'nocb' = without codebook and scale")
-
-
-def clog2(x: int) -> int:
-    """``ceil(log2 x)`` for integers >= 1, exactly."""
-    return (int(x) - 1).bit_length()
-
-
-def mask_bits_per_group(encoding: str, n: int, m: int) -> int:
-    if n == m:
-        return 0
-    if encoding == "bitmap":
-        return m
-    if encoding == "positions":
-        return n * clog2(m)
-    if encoding == "combinatorial":
-        return clog2(math.comb(m, n))
-    raise ValueError(f"unknown mask encoding {encoding!r}")
-
-
-def subvector_bits(*, k: int, d: int, n: int, m: int, mask_encoding: str = "bitmap",
-                   signs: bool = False, values: bool = False) -> int:
-    """Bits stored (and read by the weight loader) per sub-vector: index + its ``d/M`` mask
-    groups + sign bits (SSVQ: one per kept weight) + int8 values (``values``, dbb: 8 per kept
-    weight; dbb has no index, pass ``k=1``)."""
-    pruned = n < m
-    kept = d * n // m if pruned else d
-    mask = (d // m) * mask_bits_per_group(mask_encoding, n, m) if pruned else 0
-    sign = kept if signs else 0
-    return clog2(k) + mask + sign + (8 * kept if values else 0)
-
-
-def dbb_block_bits(n: int, m: int, mask_encoding: str = "positions") -> int:
-    """Bits of one dbb block (a sub-vector of ``M`` channels): ``N`` int8 values + its mask
-    (``N*ceil(log2 M)`` with the positions encoding, S2TA's); ``8*M`` when ``N = M``."""
-    return subvector_bits(k=1, d=m, n=n, m=m, mask_encoding=mask_encoding, values=True)
 
 
 @dataclass(frozen=True)
@@ -136,34 +98,3 @@ class LayerBits:
                  ratio_fp32_nocb=self.ratio_fp32_nocb, ratio_int8=self.ratio_int8,
                  ratio_int8_nocb=self.ratio_int8_nocb)
         return d
-
-
-def layer_bits(method: str, weight_shape: tuple[int, int, int, int], *,
-               nm: tuple[int, int] = (1, 1), k: int = 1, d: int = 1, mask_encoding: str = "bitmap",
-               codebook_groups: int = 1) -> LayerBits:
-    """Storage bits of a layer from its format parameters (see the module docstring)."""
-    o, c, r, s = (int(v) for v in weight_shape)
-    weights = o * c * r * s
-    if method == "dense":
-        return LayerBits(weights=weights, dense_bits=weights * 8, scale_bits=SCALE_BITS)
-    n, m = nm
-    n_sub = o * r * s * (-(-c // d))
-    positions = n_sub * d
-    groups = positions // m
-    if method == "dbb":  # d = block size; no index, no codebook, one scale
-        kept = positions if n == m else groups * n
-        return LayerBits(weights=weights, dense_bits=kept * 8,
-                         mask_bits=groups * mask_bits_per_group(mask_encoding, n, m),
-                         scale_bits=SCALE_BITS)
-    sign = 0
-    if method == "ssvq":
-        sign = positions if n == m else groups * n
-    g = codebook_groups
-    return LayerBits(
-        weights=weights,
-        index_bits=n_sub * clog2(k),
-        mask_bits=groups * mask_bits_per_group(mask_encoding, n, m),
-        sign_bits=sign,
-        codebook_bits=g * k * d * 8,
-        scale_bits=g * SCALE_BITS,
-    )

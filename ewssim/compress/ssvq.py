@@ -15,8 +15,3 @@ import numpy as np
 def split_signs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``x`` -> (magnitudes, negative-mask)."""
     return np.abs(x), x < 0
-
-
-def apply_signs(values: np.ndarray, negative: np.ndarray) -> np.ndarray:
-    """Conditional negation as the weight loader does it."""
-    return np.where(negative, -values, values)

@@ -11,16 +11,18 @@ so such a layer carries ``-groups``.
 
 from __future__ import annotations
 
+from ewssim.config import ArchConfig
 from ewssim.dataflow.systolic import SystolicDataflow
-from ewssim.dataflow.tiling import block_groups
-from ewssim.workload.layers import Layer
+from ewssim.errors import InputError
 
 
 class ScaleSimWS(SystolicDataflow):
     kind = "scalesim-ws"
-    load_mode = "rows"
-    drain_full_width = True
-    allow_pack = False
+    scalesim = True
 
-    def extra_cycles(self, layer: Layer) -> int:
-        return -block_groups(layer)
+    def validate(self, arch: ArchConfig) -> None:
+        super().validate(arch)
+        if not arch.memory.ideal:
+            raise InputError("the scalesim-ws dataflow models SCALE-Sim's CALC bandwidth mode "
+                             "and needs ideal memory", field="memory.ideal",
+                             allowed="true with dataflow.kind = scalesim-ws")

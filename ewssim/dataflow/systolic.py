@@ -1,145 +1,153 @@
-"""Weight-stationary family on a systolic array: the part WS, EWS and MVQ share.
+"""Weight-stationary family on a systolic array: the part WS, EWS, MVQ, S2TA-style and
+SCALE-Sim WS share.
 
-A plug-in of this family answers a few questions -- how many kernel-column taps a PE works on
-(ARF reuse), whether the next tile's weights load during compute (WRF double buffering), which
-pixel-chunk sizes to consider (PRF reuse), how many logical reduction rows a tile covers and how
-many physical PEs a partial sum crosses (sparsity-aware array), and how fast the weight path
-delivers a line (codebook loader) -- and the rest (tiling, slot allocation, traffic) is the
-shared machinery of :mod:`ewssim.dataflow.tiling` and :mod:`ewssim.dataflow.traffic`.
-
-``fmt`` is the layer's weight format (:class:`ewssim.compress.plan.LayerFormat`); ``None`` means
-dense INT8 weights.
+A plug-in of this family declares what its hardware has -- which weight formats its weight path
+decodes, whether it has the EWS mechanisms (WRF double buffering, ARF reuse, PRF reuse), a
+sparsity-aware array, activation density-bound blocks, SCALE-Sim's load and drain conventions
+-- and this class turns that into :meth:`validate`, :meth:`resolve` and :meth:`candidates`;
+tiling and traffic are the shared machinery of :mod:`ewssim.dataflow.tiling` and
+:mod:`ewssim.dataflow.traffic`.
 """
 
 from __future__ import annotations
 
-from ewssim.compress.plan import LayerFormat
+from dataclasses import replace
+
 from ewssim.config import ArchConfig
 from ewssim.dataflow.base import OFF_CHIP, Dataflow, LayerContext, Mapping
-from ewssim.dataflow.tiling import build_schedule
+from ewssim.dataflow.tiling import build_schedule, stream_pixels
 from ewssim.dataflow.traffic import array_traffic, buffer_traffic
-from ewssim.hw.array import schedule_cycles
+from ewssim.errors import InputError
+from ewssim.hw.hardware import Hardware, LayerHardware, ceil_div
 from ewssim.workload.layers import Layer
 
 
 class SystolicDataflow(Dataflow):
-    """Base of WS-like dataflows; subclasses override the hooks."""
+    """Base of WS-like dataflows; subclasses set the class attributes."""
 
-    load_mode = "lines"
-    drain_full_width = False
-    allow_pack = True
+    #: weight formats the weight path decodes
+    weight_formats: tuple[str, ...] = ("int8",)
+    #: the EWS mechanisms exist (their switches in [dataflow] apply); otherwise all off
+    ews_mechanisms = False
+    #: a sparsity-aware array can be configured (array.sparse)
+    sparse_array = False
+    #: activation density-bound blocks on time-unrolled tensor PEs (activations.dbb)
+    activation_dbb = False
+    #: the field an unsupported weight format is blamed on: the dataflow (the format needs
+    #: another weight path) or, for a plug-in built around one format family, the format
+    format_error_field = "dataflow.kind"
+    #: SCALE-Sim conventions: weights shift in from the top, the last wave crosses all columns,
+    #: no group packing, SCALE-Sim's cycle index per layer (-1 per SCALE-Sim layer)
+    scalesim = False
 
-    def extra_cycles(self, layer: Layer) -> int:
-        return 0
+    # ------------------------------------------------------------------ validate
+    def validate(self, arch: ArchConfig) -> None:
+        w, a = arch.weights, arch.array
+        f = w.weight_format  # raises on a bad N:M, k, d, encoding
+        if w.format not in self.weight_formats:
+            raise InputError(f"the {self.kind} dataflow's weight path decodes "
+                             f"{', '.join(self.weight_formats)} weights, not {w.format}",
+                             field=self.format_error_field,
+                             allowed=f"weights.format = {', '.join(self.weight_formats)}"
+                             + _other_kinds(w.format))
+        if arch.activations.dbb and not self.activation_dbb:
+            raise InputError("activation DBB needs the S2TA array", field="activations.dbb",
+                             allowed=f"false{_other_kinds('activations.dbb')}")
+        if a.sparse:
+            if not self.sparse_array:
+                raise InputError(f"the {self.kind} dataflow has no sparsity-aware array",
+                                 field="array.sparse",
+                                 allowed=f"false{_other_kinds('array.sparse')}")
+            if not (f.pruned and (f.dbb or f.method in ("mvq", "casec"))):
+                raise InputError("the sparsity-aware array needs N:M-pruned weights",
+                                 field="array.sparse", allowed="false, or weights.format = "
+                                 "mvq/casec/dbb with N < M")
+            n, m = f.nm
+            phys = a.rows * n // m if a.sparse_use == "area" else a.rows
+            logical = a.rows * (m if a.sparse_use == "throughput" else n) // n
+            if a.rows % m or phys * m // n != logical:
+                raise InputError(f"array.rows = {a.rows} cannot be built from groups of {m} "
+                                 "logical PEs", field="array.rows",
+                                 allowed=f"a multiple of M = {m}")
+        if f.codebook and a.rows % f.d:
+            raise InputError(f"array.rows = {a.rows} is not a multiple of d = {f.d}: "
+                             "sub-vectors would straddle tiles", field="array.rows",
+                             allowed=f"a multiple of {f.d}")
 
-    def taps(self, layer: Layer, arch: ArchConfig) -> int:
-        return 1
+    # ------------------------------------------------------------------ resolve
+    def resolve(self, arch: ArchConfig) -> Hardware:
+        a, w, df, act = arch.array, arch.weights, arch.dataflow, arch.activations
+        f = w.weight_format
+        n, m = f.nm
+        pe_rows = a.rows * n // m if a.sparse and a.sparse_use == "area" else a.rows
+        time_unrolled = self.activation_dbb and act.dbb
+        loader = "codebook" if f.codebook else "dbb" if f.dbb else "int8"
+        ews = self.ews_mechanisms
+        hw = Hardware(
+            name=arch.name, dataflow=self.kind, clock_mhz=arch.clock_mhz,
+            rows=a.rows, cols=a.cols, pe_rows=pe_rows,
+            wrf_depth=a.wrf_depth, arf_depth=a.arf_depth, prf_depth=a.prf_depth,
+            wrf_double_buffer=ews and df.wrf_double_buffer, arf_reuse=ews and df.arf_reuse,
+            prf_reuse=ews and df.prf_reuse, zero_gating=a.zero_gating,
+            sparse=a.sparse, sparse_use=a.sparse_use,
+            mux_fan_in=m if a.sparse and not time_unrolled else 0,
+            time_unrolled=time_unrolled, act_block=act.block, act_nnz=act.nnz,
+            weight_format=f, loader=loader, crf_ports=0, crf_latency=w.crf_latency_cycles,
+            lzc_stage_cycles=w.lzc_stage_cycles, sign_latency=w.sign_latency_cycles,
+            load_mode="rows" if self.scalesim else "lines",
+            drain_full_width=self.scalesim, allow_pack=not self.scalesim,
+            scalesim_layer_offset=self.scalesim,
+            memory=arch.memory, data=arch.data, act_profile=act.profile,
+            acc_bits_cfg=a.acc_bits, act_pipe_reg=a.act_pipe_reg, prf_in_array=a.prf_in_array,
+        )
+        if f.codebook:
+            hw = replace(hw, crf_ports=w.crf_ports or ceil_div(hw.logical_rows, f.d))
+        return hw
 
-    def double_buffer(self, arch: ArchConfig) -> bool:
-        return False
+    # ------------------------------------------------------------------ plan
+    def chunks(self, layer: Layer, lhw: LayerHardware) -> list[tuple[str, int | None, bool]]:
+        """Candidate pixel chunkings as (name, pixels per tile or ``None`` for all, psums in
+        PRF?): the PRF chunk (with PRF reuse), the whole stream, and blocks whose partial sums
+        fit half of the L1 output buffer (so they round-trip through L1 without spilling)."""
+        hw = lhw.hw
+        out: list[tuple[str, int | None, bool]] = []
+        if hw.prf_reuse:
+            out.append((f"prf{hw.prf_depth}", hw.prf_depth, True))
+        out.append(("stream", None, False))
+        m = hw.memory
+        if not m.ideal:
+            half = m.l1_out_bytes // (2 if m.l1_double_buffer else 1)
+            block = half // max(1, hw.cols * hw.data.psum_bits // 8)
+            if 0 < block < stream_pixels(layer):
+                out.append((f"l1-block{block}", block, False))
+        return out
 
-    def chunks(self, layer: Layer, arch: ArchConfig) -> list[tuple[int | None, bool]]:
-        """Candidate pixel chunkings as (pixels per tile or ``None`` for all, psums in PRF?):
-        by default the whole stream, and blocks whose partial sums fit half of the L1 output
-        buffer (so they round-trip through L1 without spilling to L2)."""
-        return [(None, False), *self.l1_block(layer, arch)]
+    def candidates(self, layer: Layer, lhw: LayerHardware, weight_bytes: int,
+                   ctx: LayerContext = OFF_CHIP, codebook_bytes: int = 0) -> list[Mapping]:
+        out = []
+        for name, chunk, in_prf in self.chunks(layer, lhw):
+            s = build_schedule(layer, lhw, chunk)
+            traffic = array_traffic(s, layer, lhw, psums_in_prf=in_prf)
+            notes = buffer_traffic(traffic, s, layer, lhw, weight_bytes=weight_bytes,
+                                   chunked=chunk is not None, psums_in_prf=in_prf, ctx=ctx)
+            if s.pack > 1:
+                notes.insert(0, f"{s.pack} groups packed per tile")
+            out.append(Mapping(layer=layer, schedule=s, traffic=traffic, lhw=lhw,
+                               psums_in_prf=in_prf, name=name, notes=notes))
+        return out
 
-    @staticmethod
-    def l1_block(layer: Layer, arch: ArchConfig) -> list[tuple[int, bool]]:
-        m = arch.memory
-        if m.ideal:
-            return []
-        half = m.l1_out_bytes // (2 if m.l1_double_buffer else 1)
-        block = half // max(1, arch.array.cols * arch.data.psum_bits // 8)
-        pixels = layer.out_h * layer.out_w * (1 if layer.kind == "matmul" else layer.batch)
-        return [(block, False)] if 0 < block < pixels else []
 
-    def rows(self, arch: ArchConfig, fmt: LayerFormat | None) -> tuple[int, int]:
-        """(physical rows a partial sum crosses, logical reduction rows per tile).
+def _other_kinds(what: str) -> str:
+    """``, or dataflow.kind = X`` naming the registered dataflows that support ``what`` (a
+    weight format, ``array.sparse`` or ``activations.dbb``)."""
+    from ewssim.dataflow import DATAFLOWS
 
-        Dense array: both ``rows``.  Sparsity-aware array (``array.sparse``): a group of ``d``
-        logical reduction PEs is built from ``d*N/M`` physical PEs with ``M:1`` activation
-        muxes; ``sparse_use = "area"`` keeps ``rows`` logical rows on ``rows*N/M`` physical
-        PEs per column, ``"throughput"`` lets ``rows`` physical PEs cover ``rows*M/N``
-        logical rows.  A dense (INT8) layer there uses only the physical PEs."""
-        a = arch.array
-        if not a.sparse:
-            return a.rows, a.rows
-        n, m = arch.weights.n_m
-        physical = a.rows * n // m if a.sparse_use == "area" else a.rows
-        pruned = fmt is not None and fmt.pruned
-        return physical, physical * m // n if pruned else physical
-
-    def slot_cycles(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None,
-                    ctx: LayerContext) -> int:
-        """Cycles a PE spends per (pixel, tap) slot."""
-        return 1
-
-    def entries_per_set(self, layer: Layer, arch: ArchConfig,
-                        fmt: LayerFormat | None) -> int | None:
-        """WRF entries one tile's weights take in a PE (``None``: one per tap)."""
-        return None
-
-    def act_reads(self, s, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None,
-                  ctx: LayerContext) -> tuple[int, int] | None:
-        """(activation elements read from L1, bits each), or ``None`` for the default
-        (:func:`ewssim.dataflow.traffic.act_reads_per_row`)."""
-        return None
-
-    def act_storage_ratio(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None,
-                          ctx: LayerContext) -> float:
-        """Bytes an activation tensor takes in L2/DRAM relative to dense ``act_bits``."""
-        return 1.0
-
-    def line_cycles(self, arch: ArchConfig, fmt: LayerFormat | None):
-        """Cycles per line (int), or a function of each tile's used logical rows."""
-        return 1
-
-    def load_latency(self, arch: ArchConfig, fmt: LayerFormat | None) -> int:
-        return 0
-
-    def weight_bytes(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None) -> int:
-        return layer.weight_bytes(arch.data.weight_bits)
-
-    def plan(self, layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None,
-             ctx: LayerContext = OFF_CHIP) -> Mapping:
-        """Try each pixel-chunk candidate; keep the one with the lowest roofline estimate
-        ``max(compute cycles, L2 port cycles, DRAM channel cycles)`` (ties: less L2 traffic)."""
-        a, m = arch.array, arch.memory
-        physical, logical = self.rows(arch, fmt)
-        best = None
-        for chunk, in_prf in self.chunks(layer, arch):
-            s = build_schedule(
-                layer, rows=physical, logical_rows=logical, cols=a.cols,
-                taps=self.taps(layer, arch), chunk=chunk, wrf_depth=a.wrf_depth,
-                double_buffer=self.double_buffer(arch),
-                line_cycles=self.line_cycles(arch, fmt),
-                load_latency=self.load_latency(arch, fmt), load_mode=self.load_mode,
-                drain_full_width=self.drain_full_width, allow_pack=self.allow_pack,
-                extra_cycles=self.extra_cycles(layer),
-                slot_cycles=self.slot_cycles(layer, arch, fmt, ctx),
-                entries_per_set=self.entries_per_set(layer, arch, fmt))
-            traffic = array_traffic(s, layer, arch, psums_in_prf=in_prf, fmt=fmt,
-                                    sparse=a.sparse, ctx=ctx,
-                                    act_reads=self.act_reads(s, layer, arch, fmt, ctx))
-            notes = buffer_traffic(traffic, s, layer, arch, weight_bytes=self.weight_bytes(
-                layer, arch, fmt), chunked=chunk is not None, psums_in_prf=in_prf, ctx=ctx,
-                act_ratio=self.act_storage_ratio(layer, arch, fmt, ctx))
-            t = traffic
-            l2 = (t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_psum_read_bytes
-                  + t.l2_out_write_bytes)
-            dram = t.dram_act_read_bytes + t.dram_weight_read_bytes + t.dram_out_write_bytes
-            est = schedule_cycles(s)
-            if not m.ideal:
-                est = max(est, l2 / m.l2_bytes_per_cycle, dram / m.dram_bytes_per_cycle)
-            key = (est, l2)
-            if best is None or key < best[0]:
-                best = (key, s, traffic, notes, in_prf)
-        _, s, traffic, notes, in_prf = best
-        if s.pack > 1:
-            notes.insert(0, f"{s.pack} groups packed per tile")
-        if fmt is not None and fmt.note:
-            notes.insert(0, fmt.note)
-        return Mapping(layer=layer, schedule=s, traffic=traffic, psums_in_prf=in_prf,
-                       notes=notes)
-
+    kinds = []
+    for kind, cls in DATAFLOWS.items():
+        if not issubclass(cls, SystolicDataflow):
+            continue
+        ok = {"array.sparse": cls.sparse_array,
+              "activations.dbb": cls.activation_dbb}.get(what, what in cls.weight_formats)
+        if ok:
+            kinds.append(kind)
+    return f", or dataflow.kind = {'/'.join(kinds)}" if kinds else ""

@@ -20,18 +20,13 @@ Vocabulary (docs/model-reference.md section "Mapping"):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from ewssim.dataflow.base import TileSchedule
+from ewssim.hw.array import TileSchedule
+from ewssim.hw.hardware import LayerHardware, ceil_div
 from ewssim.workload.layers import Layer
-
-
-def ceil_div(a, b: int):
-    """Ceiling division of an int or an integer array."""
-    return -(-a // b)
 
 
 @dataclass(frozen=True)
@@ -86,48 +81,15 @@ def unit_table(layer: Layer, plan: FoldPlan) -> np.ndarray:
     return np.stack([c, r, s0], axis=1).astype(np.int64)
 
 
-def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int | None,
-                   wrf_depth: int, double_buffer: bool,
-                   line_cycles: int | Callable[[np.ndarray], np.ndarray] = 1,
-                   load_mode: str = "lines", drain_full_width: bool = False,
-                   allow_pack: bool = True, extra_cycles: int = 0,
-                   logical_rows: int | None = None, load_latency: int = 0,
-                   slot_cycles: int = 1, entries_per_set: int | None = None) -> TileSchedule:
-    """Tiles in execution order.
-
-    ``chunk``: output pixels per tile (PRF depth) with the reduction folds innermost
-    (loop order group-pack, output fold, pixel chunk, reduction fold); ``None`` streams all
-    pixels through each fold (loop order group-pack, output fold, reduction fold).
-    ``load_mode``: ``"lines"`` -- the weight loader writes one line (one column's weights for
-    one tap) every ``line_cycles`` cycles, so a tile takes ``used_cols * taps * line_cycles``
-    cycles; ``"rows"`` -- weights shift in from the top edge, one array row per cycle, ``rows``
-    cycles per tile whatever is used (SCALE-Sim).
-    ``line_cycles``: cycles per line, or a function of each tile's used (logical) rows (the
-    codebook loader's CRF ports); ``load_latency``: decode pipeline cycles added to every load.
-    ``logical_rows``: reduction units per tile when they differ from the physical ``rows`` the
-    partial sum crosses (sparsity-aware array); default ``rows``.  ``slot_cycles``: cycles a
-    PE spends per (pixel, tap) slot (time-unrolled activation blocks).  ``entries_per_set``: WRF
-    entries one tile's weights take in a PE (default ``taps``).
-    """
-    physical_rows = rows
-    rows = logical_rows or rows
-    plan = fold_plan(layer, rows, cols, taps, allow_pack)
-    t = plan.taps
-    n_g = layer.out_c // layer.groups
+def _tile_grid(layer: Layer, plan: FoldPlan, rows: int, cols: int, chunk: int | None):
+    """Per-tile loop indices and ranges in execution order: group-pack, output fold, pixel
+    chunk, reduction fold (``chunk=None``: one chunk of all pixels)."""
     T = plan.pixels
-    slots = max(1, wrf_depth // (entries_per_set or t))
-    # one slot cannot be written while in use; and weights that shift in from the top edge
-    # ("rows") pass through PEs still computing, so only line loads can be double-buffered
-    double_buffer = double_buffer and slots >= 2 and load_mode == "lines"
-
-    # per group-pack, per output fold, per pixel chunk, per reduction fold
     pix_edges = [0, T] if chunk is None else list(range(0, T, chunk)) + [T]
-    n_pix = len(pix_edges) - 1
-    gp = np.arange(plan.group_packs)
-    nf = np.arange(plan.n_folds)
-    pc = np.arange(n_pix)
-    kf = np.arange(plan.k_folds)
-    G, NF, PC, KF = (a.ravel() for a in np.meshgrid(gp, nf, pc, kf, indexing="ij"))
+    axes = (np.arange(plan.group_packs), np.arange(plan.n_folds),
+            np.arange(len(pix_edges) - 1), np.arange(plan.k_folds))
+    G, NF, PC, KF = (a.ravel() for a in np.meshgrid(*axes, indexing="ij"))
+    n_g = layer.out_c // layer.groups
     g0 = G * plan.pack
     g1 = np.minimum(g0 + plan.pack, block_groups(layer))
     n0 = NF * cols
@@ -135,12 +97,13 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
     u0 = KF * rows
     u1 = np.minimum(u0 + rows, plan.units)
     edges = np.asarray(pix_edges, dtype=np.int64)
-    p0 = edges[PC]
-    p1 = edges[PC + 1]
-    used_cols = (g1 - g0) * (n1 - n0)
-
-    # weight sets and WRF slot allocation (LRU), a scan over tiles
     set_id = (G * plan.n_folds + NF) * plan.k_folds + KF
+    return g0, g1, n0, n1, u0, u1, edges[PC], edges[PC + 1], set_id
+
+
+def wrf_slots(set_id: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """LRU allocation of weight sets to the WRF's ``slots``, a scan over tiles:
+    (tile loads its set?, release tile of the slot it loads into or -1)."""
     n = set_id.shape[0]
     needs_load = np.zeros(n, dtype=bool)
     release = np.full(n, -1, dtype=np.int64)
@@ -160,21 +123,47 @@ def build_schedule(layer: Layer, *, rows: int, cols: int, taps: int, chunk: int 
             slot_of[s] = k
             needs_load[i] = True
         last_use[k] = i
+    return needs_load, release
 
-    if load_mode == "rows":
-        load = np.where(needs_load, physical_rows, 0)
+
+def build_schedule(layer: Layer, lhw: LayerHardware, chunk: int | None) -> TileSchedule:
+    """Tiles in execution order for ``layer`` on ``lhw``.
+
+    ``chunk``: output pixels per tile (PRF depth or an L1 block) with the reduction folds
+    innermost (loop order group-pack, output fold, pixel chunk, reduction fold); ``None``
+    streams all pixels through each fold (group-pack, output fold, reduction fold).
+
+    Weight loads: the hardware's load mode ``"lines"`` -- the weight loader writes one line
+    (one column's weights for one tap) every ``line_cycles`` cycles, so a tile takes
+    ``used_cols * taps * line_cycles + load_latency`` cycles; ``"rows"`` -- weights shift in
+    from the top edge, one array row per cycle, ``rows`` cycles per tile whatever is used
+    (SCALE-Sim).  ``logical_rows`` reduction units per tile cross ``pe_rows`` physical PEs
+    (they differ on the sparsity-aware array).
+    """
+    hw = lhw.hw
+    rows, cols = lhw.logical_rows, hw.cols
+    plan = fold_plan(layer, rows, cols, lhw.taps(layer), hw.allow_pack)
+    t = plan.taps
+    slots = max(1, hw.wrf_depth // (lhw.entries_per_set or t))
+    # one slot cannot be written while in use; and weights that shift in from the top edge
+    # ("rows") pass through PEs still computing, so only line loads can be double-buffered
+    double_buffer = lhw.double_buffer and slots >= 2 and hw.load_mode == "lines"
+    g0, g1, n0, n1, u0, u1, p0, p1, set_id = _tile_grid(layer, plan, rows, cols, chunk)
+    needs_load, release = wrf_slots(set_id, slots)
+    used_cols = (g1 - g0) * (n1 - n0)
+    if hw.load_mode == "rows":
+        load = np.where(needs_load, lhw.pe_rows, 0)
     else:
-        used_rows = (g1 - g0) * (u1 - u0)
-        per_line = line_cycles(used_rows) if callable(line_cycles) else line_cycles
-        load = np.where(needs_load, used_cols * t * per_line + load_latency, 0)
-    drain = np.full(n, cols, dtype=np.int64) if drain_full_width else used_cols
-
+        lc = lhw.line_cycles()
+        per_line = lc((g1 - g0) * (u1 - u0)) if callable(lc) else lc
+        load = np.where(needs_load, used_cols * t * per_line + lhw.load_latency, 0)
+    drain = np.full(len(set_id), cols, dtype=np.int64) if hw.drain_full_width else used_cols
     return TileSchedule(
         g0=g0.astype(np.int64), g1=g1.astype(np.int64),
         n0=n0.astype(np.int64), n1=n1.astype(np.int64),
         u0=u0.astype(np.int64), u1=u1.astype(np.int64), p0=p0, p1=p1,
         load_cycles=load.astype(np.int64), release=release, drain_cols=drain.astype(np.int64),
-        taps=t, rows=physical_rows, cols=cols, double_buffer=double_buffer,
-        logical_rows=rows, slot_cycles=slot_cycles,
-        units=unit_table(layer, plan), pack=plan.pack, extra_cycles=extra_cycles,
+        taps=t, rows=lhw.pe_rows, cols=cols, double_buffer=double_buffer,
+        logical_rows=rows, slot_cycles=lhw.slot_cycles, units=unit_table(layer, plan),
+        pack=plan.pack, extra_cycles=-block_groups(layer) if hw.scalesim_layer_offset else 0,
     )

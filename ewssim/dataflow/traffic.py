@@ -21,10 +21,8 @@ import math
 
 import numpy as np
 
-from ewssim.compress.plan import LayerFormat
-from ewssim.config import ArchConfig
 from ewssim.dataflow.base import OFF_CHIP, LayerContext, TileSchedule, Traffic
-from ewssim.dataflow.tiling import ceil_div
+from ewssim.hw.hardware import LayerHardware, ceil_div
 from ewssim.workload.layers import Layer
 
 
@@ -59,77 +57,74 @@ def valid_taps(s: TileSchedule, kernel_w: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(per_unit)])
 
 
-def array_traffic(s: TileSchedule, layer: Layer, arch: ArchConfig, *, psums_in_prf: bool,
-                  fmt: LayerFormat | None = None, sparse: bool = False,
-                  ctx: LayerContext = OFF_CHIP,
-                  act_reads: tuple[int, int] | None = None) -> Traffic:
+def _act_reads(s: TileSchedule, layer: Layer, lhw: LayerHardware) -> tuple[int, int]:
+    """(activation elements read from L1, bits each).  Time-unrolled activation blocks: per
+    physical row (one block) and pixel, the NNZ_a kept activations, each with its position."""
+    bits = lhw.hw.data.act_bits
+    if lhw.time_unrolled:
+        blocks = ceil_div(s.used_rows, lhw.hw.act_block)
+        count = int((blocks * (s.p1 - s.p0)).sum()) * lhw.nnz_a
+        return count, bits + lhw.act_pos_bits
+    return int((act_reads_per_row(s, layer) * s.used_rows).sum()), bits
+
+
+def array_traffic(s: TileSchedule, layer: Layer, lhw: LayerHardware, *,
+                  psums_in_prf: bool) -> Traffic:
     """L1 <-> array traffic and the weight path's activity.
 
-    Weights: an INT8 load reads its real weights; a codebook load reads, per sub-vector of
-    ``d`` logical positions, the index, mask and sign bits (rounded up to bytes once per
-    tile), does one CRF read, and -- bitmap masks -- ``N`` LZC evaluations per ``M``-group; the
-    codebook groups are read from L1 once per layer (with their float32 scales, which go to
-    the output path) and written into the CRF, which holds all of them.  ``executed_macs``:
-    every logical PE multiplies on a dense array; the sparsity-aware array skips the pruned
-    ``(M - N) / M``.
+    Weights: an INT8 load reads its real weights; a compressed load reads, per sub-vector of
+    ``d`` logical positions, its stored bits (index, mask and sign bits; dbb: values and mask)
+    rounded up to bytes once per tile, a codebook load does one CRF read per sub-vector and --
+    bitmap masks -- ``N`` LZC evaluations per ``M``-group; the codebook groups are read from L1
+    once per layer (with their float32 scales, which go to the output path) and written into
+    the CRF, which holds all of them.  ``executed_macs``: :meth:`LayerHardware.executed_macs`.
     """
-    d = arch.data
-    groups_in_tile = s.g1 - s.g0
+    d = lhw.hw.data
+    f = lhw.format
     pixels = s.p1 - s.p0
-    if act_reads is None:
-        act_reads = (int((act_reads_per_row(s, layer) * s.used_rows).sum()), d.act_bits)
     cum = valid_taps(s, layer.kernel_w)
-    w_per_tile = groups_in_tile * (s.n1 - s.n0) * (cum[s.u1] - cum[s.u0])
+    w_per_tile = (s.g1 - s.g0) * (s.n1 - s.n0) * (cum[s.u1] - cum[s.u0])
     loaded = w_per_tile[s.load_cycles > 0]
     units = s.units.shape[0]
     first = s.u0 == 0
     last = s.u1 == units
     outs = s.used_cols * pixels
     t = Traffic(
-        l1_act_read_bytes=_bytes(*act_reads),
+        l1_act_read_bytes=_bytes(*_act_reads(s, layer, lhw)),
         l1_out_write_bytes=_bytes(int(outs[last].sum()), d.act_bits),
         int8_weight_bytes=layer.weight_bytes(8),
-        executed_macs=layer.macs,
+        executed_macs=lhw.executed_macs(layer.macs),
     )
-    if fmt is None or fmt.dense:
+    if f.int8:
         # a matmul's stationary operand is an activation
         bits = d.act_bits if layer.kind == "matmul" else d.weight_bits
         t.l1_weight_read_bytes = _bytes(int(loaded.sum()), bits)
     else:
         # per sub-vector (dbb: per block) its stored bits: index / values, mask, signs
-        sub = -(-loaded // fmt.d)
-        n, m = fmt.nm
-        t.l1_weight_read_bytes = int((-(-sub * fmt.subvector_bits // 8)).sum()) + \
-            fmt.codebook_bytes
-        if fmt.codebook:
+        lb = f.layer_bits(layer.weight_shape)
+        sub = -(-loaded // f.d)
+        t.l1_weight_read_bytes = int((-(-sub * f.subvector_bits // 8)).sum()) + \
+            (lb.codebook_bits + lb.scale_bits + 7) // 8
+        if f.codebook:
             t.crf_reads = int(sub.sum())
-            t.crf_reload_bytes = fmt.bits.codebook_bits // 8  # all groups, once per layer
-        if fmt.pruned:
-            if fmt.mask_encoding == "bitmap":
-                t.lzc_decodes = int(sub.sum()) * (fmt.d // m) * n
-            if sparse:
-                t.executed_macs = layer.macs * n // m
-    if arch.array.zero_gating or arch.activations.dbb:
-        density = ctx.act_density
-        a = arch.activations
-        time_unrolled = a.dbb and fmt is not None and fmt.dbb and fmt.pruned
-        if time_unrolled and a.nnz:  # activations pruned to at most NNZ_a per block
-            density = min(density, a.nnz / a.block)
-        t.executed_macs = int(round(t.executed_macs * density))
-    _array_actions(t, s, layer, fmt, sparse, psums_in_prf, int(loaded.sum()))
+            t.crf_reload_bytes = lb.codebook_bits // 8  # all groups, once per layer
+        if f.pruned and f.mask_encoding == "bitmap":
+            n, m = f.nm
+            t.lzc_decodes = int(sub.sum()) * (f.d // m) * n
+    _array_actions(t, s, layer, lhw, psums_in_prf, int(loaded.sum()))
     if not psums_in_prf:
         t.l1_psum_read_bytes = _bytes(int(outs[~first].sum()), d.psum_bits)
         t.l1_out_write_bytes += _bytes(int(outs[~last].sum()), d.psum_bits)
     return t
 
 
-def _array_actions(t: Traffic, s: TileSchedule, layer: Layer, fmt: LayerFormat | None,
-                   sparse: bool, psums_in_prf: bool, loaded_weights: int) -> None:
+def _array_actions(t: Traffic, s: TileSchedule, layer: Layer, lhw: LayerHardware,
+                   psums_in_prf: bool, loaded_weights: int) -> None:
     """Element-level actions inside the array, per tile (docs/model-reference.md §3):
 
     * every executed MAC reads one weight from the WRF and one activation from the ARF (or the
-      activation pipeline register when ``taps = 1``); on the sparse array it also drives one
-      ``M:1`` mux select;
+      activation pipeline register when ``taps = 1``); a PE with an ``M:1`` activation mux
+      (spatial sparse array) also drives one mux select;
     * a load writes its weights into the WRFs (only the kept ``N/M`` on the sparse array);
     * an activation read from L1 at a row's left edge is latched by every used PE of the row
       (``act_hops`` = ``arf_writes`` = reads x used columns);
@@ -138,20 +133,17 @@ def _array_actions(t: Traffic, s: TileSchedule, layer: Layer, fmt: LayerFormat |
     """
     pixels = s.p1 - s.p0
     reads_per_row = act_reads_per_row(s, layer)
-    kept = 1.0
-    if sparse and fmt is not None and fmt.pruned:
-        kept = fmt.nm[0] / fmt.nm[1]
     t.wrf_reads = t.arf_reads = t.executed_macs
-    t.mux_selects = t.executed_macs if sparse else 0
-    t.wrf_writes = int(round(loaded_weights * kept))
+    t.mux_selects = t.executed_macs if lhw.hw.mux_fan_in else 0
+    t.wrf_writes = int(round(loaded_weights * lhw.kept_fraction))
     t.act_hops = t.arf_writes = int((reads_per_row * s.used_rows * s.used_cols).sum())
     t.psum_hops = int((pixels * s.used_cols).sum()) * s.rows
     t.prf_accesses = int((pixels * s.used_cols).sum()) if psums_in_prf else 0
 
 
-def buffer_traffic(t: Traffic, s: TileSchedule, layer: Layer, arch: ArchConfig, *,
+def buffer_traffic(t: Traffic, s: TileSchedule, layer: Layer, lhw: LayerHardware, *,
                    weight_bytes: int, chunked: bool, psums_in_prf: bool,
-                   ctx: LayerContext = OFF_CHIP, act_ratio: float = 1.0) -> list[str]:
+                   ctx: LayerContext = OFF_CHIP) -> list[str]:
     """Fill in L2 and DRAM traffic from buffer capacities; returns notes on spills.
 
     Policy (each rule documented in docs/model-reference.md, "Buffers"):
@@ -166,7 +158,8 @@ def buffer_traffic(t: Traffic, s: TileSchedule, layer: Layer, arch: ArchConfig, 
       the other half): DRAM reads input once and weights once; otherwise weights are cut into
       blocks of half of L2 and the input is re-read from DRAM once per block.
     """
-    m, d = arch.memory, arch.data
+    m, d = lhw.hw.memory, lhw.hw.data
+    act_ratio = lhw.act_storage_ratio
     notes: list[str] = []
     half = 2 if m.l1_double_buffer else 1
     # activations stored compressed (activation DBB) take ``act_ratio`` of their dense bytes

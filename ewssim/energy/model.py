@@ -34,9 +34,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ewssim.area import acc_bits
 from ewssim.area import area as _area
-from ewssim.config import ArchConfig
+from ewssim.hw.hardware import Hardware
 from ewssim.tech import TechTable
 from ewssim.tech import load as load_tech
 
@@ -62,15 +61,16 @@ class Action:
     what: str
 
 
-def actions(arch: ArchConfig, tech: TechTable | str | None = None) -> list[Action]:
-    """Every priced action of ``arch`` (leakage excluded)."""
+def actions(hw: Hardware, tech: TechTable | str | None = None) -> list[Action]:
+    """Every priced action of ``hw`` (leakage excluded)."""
     t = load_tech(tech)
-    d, w, mem = arch.data, arch.weights, arch.memory
+    d, w, mem = hw.data, hw.weight_format, hw.memory
     reg, mux2 = t["reg_bit_energy"], t["mux2_bit_energy"]
     ab, wb = d.act_bits, d.weight_bits
-    acc = acc_bits(arch)
-    n, m = w.n_m
-    pos = math.ceil(math.log2(m)) if arch.array.sparse else 0
+    acc = hw.acc_bits
+    m = w.nm[1]
+    fan = hw.mux_fan_in
+    pos = hw.wrf_pos_bits
     mac = t.mult("energy", wb, ab) + t.adder("energy", acc)
     prf = 2 * d.psum_bits * reg + t.adder("energy", d.psum_bits)
     out = [
@@ -82,7 +82,7 @@ def actions(arch: ArchConfig, tech: TechTable | str | None = None) -> list[Actio
         Action("prf_accesses", "rf", prf, f"PRF accumulate ({d.psum_bits}-bit read+add+write)"),
         Action("act_hops", "hop", ab * reg, "activation pipeline register"),
         Action("psum_hops", "hop", acc * reg, f"{acc}-bit psum pipeline register"),
-        Action("mux_selects", "mux", max(m - 1, 0) * ab * mux2, f"{m}:1 activation mux"),
+        Action("mux_selects", "mux", max(fan - 1, 0) * ab * mux2, f"{fan}:1 activation mux"),
         Action("lzc_decodes", "lzc", t.lzc("energy", m), f"{m}-bit LZC evaluation"),
         Action("crf_reads", "crf", w.d * 8 * (reg + math.log2(max(w.k, 1)) * mux2),
                f"{w.d}-byte CRF read (k={w.k})"),
@@ -126,13 +126,13 @@ def actions(arch: ArchConfig, tech: TechTable | str | None = None) -> list[Actio
 
 
 class EnergyModel:
-    """Prices of ``arch`` under ``tech``, computed once and applied to every layer."""
+    """Prices of ``hw`` under ``tech``, computed once and applied to every layer."""
 
-    def __init__(self, arch: ArchConfig, tech: TechTable | str | None = None):
-        self.arch = arch
+    def __init__(self, hw: Hardware, tech: TechTable | str | None = None):
+        self.hw = hw
         self.tech = load_tech(tech)
-        self.actions = actions(arch, self.tech)
-        self.area = _area(arch, self.tech)
+        self.actions = actions(hw, self.tech)
+        self.area = _area(hw, self.tech)
         self.leakage_uW = self.area.leakage_uW
 
     def energy(self, counts: Mapping[str, float], cycles: float) -> dict[str, float]:
@@ -141,7 +141,7 @@ class EnergyModel:
         for a in self.actions:
             e[a.component] += float(counts.get(a.count, 0)) * a.pJ
         # uW x us = pJ
-        e["leak"] = self.leakage_uW * float(cycles) / self.arch.clock_mhz
+        e["leak"] = self.leakage_uW * float(cycles) / self.hw.clock_mhz
         out = {"energy_pJ": sum(e.values())}
         out.update({f"energy_{c}_pJ": v for c, v in e.items()})
         out.update({f"energy_level_{lv}_pJ": sum(e[c] for c in comps)
@@ -152,7 +152,7 @@ class EnergyModel:
                    cycles: float) -> dict[str, float]:
         """TOPS/W = (ops / time) / (energy / time), ops = 2 x MACs: ``dense`` counts the
         layer's dense-equivalent MACs, ``executed`` the MACs the array performed."""
-        seconds = float(cycles) / (self.arch.clock_mhz * 1e6)
+        seconds = float(cycles) / (self.hw.clock_mhz * 1e6)
         if energy_pJ <= 0 or seconds <= 0:
             return dict.fromkeys(EFFICIENCY_COLUMNS, 0.0)
         watts = energy_pJ * 1e-12 / seconds

@@ -41,7 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ewssim.compress.format import CompressedLayer, decode_mask
+from ewssim.compress.codecs import decode_mask
+from ewssim.compress.layer import CompressedLayer
 from ewssim.compress.layout import from_subvectors
 from ewssim.dataflow.base import Mapping
 from ewssim.errors import EwssimError
@@ -238,27 +239,27 @@ def loader_weights(cl: CompressedLayer, loader: WeightLoader | None = None) -> n
     positions), placed at those positions (zeros elsewhere).  A dense (INT8) layer returns its
     INT8 weights; a dbb layer its kept values at their stored positions (:func:`dbb_weights`).
     ``loader`` defaults to ``WeightLoader.for_layer(cl)``."""
-    if cl.is_dense:
+    if cl.format.int8:
         return np.asarray(cl.int8_weights).astype(np.int64)
-    if cl.is_dbb:
+    if cl.format.dbb:
         return dbb_weights(cl)   # no codebook: kept values + positions, read as stored
     if loader is None:
         loader = WeightLoader.for_layer(cl)
     vals, pos = loader.decode(cl, np.arange(cl.n_sub, dtype=np.int64))
-    sub = np.zeros((cl.n_sub, cl.d), dtype=np.int64)
+    sub = np.zeros((cl.n_sub, cl.format.d), dtype=np.int64)
     np.put_along_axis(sub, pos, vals.astype(np.int64), axis=1)
-    return from_subvectors(sub, tuple(cl.weight_shape), cl.d)
+    return from_subvectors(sub, tuple(cl.weight_shape), cl.format.d)
 
 
 def dbb_subvectors(cl: CompressedLayer) -> tuple[np.ndarray, np.ndarray]:
     """A pruned dbb layer's blocks as the S2TA weight path reads them from storage: int64
     ``(values, positions)``, each ``(n_sub, N)``, the kept INT8 values and their positions in
     the block (ascending), decoded from the stored mask bits (not the cached mask)."""
-    if not (cl.is_dbb and cl.is_pruned):
-        raise EwssimError(f"layer '{cl.name}': {cl.method} {cl.nm[0]}:{cl.nm[1]} is not a "
-                          "pruned dbb layer")
-    n, m = cl.nm
-    mask = decode_mask(cl.mask_data, cl.n_sub, cl.d, n, m, cl.mask_encoding, cl.name)
+    if not (cl.format.dbb and cl.format.pruned):
+        raise EwssimError(f"layer '{cl.name}': {cl.format.describe()} is not a pruned dbb "
+                          "layer")
+    n, m = cl.format.nm
+    mask = decode_mask(cl.mask_data, cl.n_sub, cl.format.d, n, m, cl.format.mask_encoding, cl.name)
     pos = np.nonzero(mask)[1].reshape(cl.n_sub, n).astype(np.int64)
     vals = np.asarray(cl.kept_values).astype(np.int64).reshape(cl.n_sub, n)
     return vals, pos
@@ -267,13 +268,13 @@ def dbb_subvectors(cl: CompressedLayer) -> tuple[np.ndarray, np.ndarray]:
 def dbb_weights(cl: CompressedLayer) -> np.ndarray:
     """int64 weights of a dbb layer from its stored form: kept values at their positions, zeros
     elsewhere (an unpruned dbb layer: its values)."""
-    if not cl.is_pruned:
-        sub = np.asarray(cl.kept_values).astype(np.int64).reshape(cl.n_sub, cl.d)
+    if not cl.format.pruned:
+        sub = np.asarray(cl.kept_values).astype(np.int64).reshape(cl.n_sub, cl.format.d)
     else:
         vals, pos = dbb_subvectors(cl)
-        sub = np.zeros((cl.n_sub, cl.d), dtype=np.int64)
+        sub = np.zeros((cl.n_sub, cl.format.d), dtype=np.int64)
         np.put_along_axis(sub, pos, vals, axis=1)
-    return from_subvectors(sub, tuple(cl.weight_shape), cl.d)
+    return from_subvectors(sub, tuple(cl.weight_shape), cl.format.d)
 
 
 def dbb_prune(blocks: np.ndarray, nnz: int) -> tuple[np.ndarray, np.ndarray]:

@@ -78,8 +78,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ewssim.compress.format import CompressedLayer
-from ewssim.compress.metrics import mask_bits_per_group
+from ewssim.compress.layer import CompressedLayer
 from ewssim.engine.functional import conv_view, dbb_prune, dbb_subvectors, dbb_weights, unit_fields
 from ewssim.errors import EwssimError
 from ewssim.hw.array import TileSchedule
@@ -216,14 +215,14 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
         if tuple(w.weight_shape) != tuple(la.weight_shape):
             raise ReferenceSimError(f"layer '{la.name}': compressed weights have shape "
                                     f"{tuple(w.weight_shape)}, the layer {la.weight_shape}")
-        if w.is_dense:
+        if w.format.int8:
             w = w.int8_weights
-        elif w.is_dbb and not w.is_pruned:
+        elif w.format.dbb and not w.format.pruned:
             w = dbb_weights(w)       # every value kept: plain INT8 weights
         else:
             cl = w
     sparse = Ll != Lp
-    dbb = cl is not None and cl.is_dbb
+    dbb = cl is not None and cl.format.dbb
     aw = act_dbb is not None
     sc = int(s.slot_cycles)
     E = t                       # WRF entries per set (AW: the block's NNZ_w)
@@ -232,15 +231,16 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
         if not dbb:
             raise ReferenceSimError(f"layer '{la.name}': activation DBB runs on the tensor PEs "
                                     "only with pruned dbb weights (a dense layer runs as WS)")
-        if cl.nm[1] != bz or t != 1 or Ll != Lp * bz or not 1 <= nnz_a <= bz:
+        if cl.format.nm[1] != bz or t != 1 or Ll != Lp * bz or not 1 <= nnz_a <= bz:
             raise ReferenceSimError(
                 f"layer '{la.name}': a tensor PE holds one weight block of BZ = {bz} with one "
-                f"tap: weights {cl.nm[0]}:{cl.nm[1]}, taps {t}, {Ll} logical rows on {Lp} "
+                f"tap: weights {cl.format.nm[0]}:{cl.format.nm[1]}, taps {t}, {Ll} logical "
+                f"rows on {Lp} "
                 f"physical, NNZ_a = {nnz_a}")
         if sc != nnz_a:
             raise ReferenceSimError(f"layer '{la.name}': the schedule spends {sc} cycle(s) per "
                                     f"slot, the tensor PE NNZ_a = {nnz_a}")
-        E = cl.nm[0]
+        E = cl.format.nm[0]
         if wrf_depth < E:
             raise ReferenceSimError(f"a tensor PE holds a whole weight block: wrf_depth "
                                     f"{wrf_depth} < NNZ_w = {E}")
@@ -262,7 +262,7 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
             raise ReferenceSimError(f"layer '{la.name}': a matmul has no codebook weights")
         if cl.padded_channels != cl.channels:
             raise ReferenceSimError(f"layer '{la.name}': channels {cl.channels} are not a "
-                                    f"multiple of d={cl.d} (fit=pad is not modelled here)")
+                                    f"multiple of d={cl.format.d} (fit=pad is not modelled here)")
         if load_mode != "lines":
             raise ReferenceSimError("compressed weights are loaded line by line (load_mode "
                                     "'lines')")
@@ -270,8 +270,8 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
     if dbb:
         # S2TA weight path: no codebook, no decoder; blocks read as stored (values + positions)
         loader = None
-        d, q = cl.d, cl.nm[0]
-        gN, gM = (cl.nm if sparse and not aw else (1, 1))
+        d, q = cl.format.d, cl.format.nm[0]
+        gN, gM = (cl.format.nm if sparse and not aw else (1, 1))
         if sparse and not aw and Ll * gN != Lp * gM:
             raise ReferenceSimError(f"{Ll} logical rows on {Lp} physical PEs do not match "
                                     f"N:M = {gN}:{gM}")
@@ -282,20 +282,20 @@ def simulate(layer: Layer, schedule: TileSchedule, x: np.ndarray,
             np.put_along_axis(dense_blocks, dbb_pos, dbb_vals, axis=1)
             dbb_vals, dbb_pos = dense_blocks, None
         # L1 bits per block: N int8 values + the block's mask in its stored encoding
-        block_bits = 8 * cl.nm[0] + mask_bits_per_group(cl.mask_encoding, *cl.nm)
+        block_bits = cl.format.subvector_bits
         if line_cycles is None:
             line_cycles = E if aw else 1
     elif cl is not None:
         if loader is None:
             loader = WeightLoader.for_layer(cl, line_length=Ll)
         loader.begin_layer(cl)
-        d = cl.d
+        d = cl.format.d
         q = loader.q
         if sparse:
-            if not cl.is_pruned:
+            if not cl.format.pruned:
                 raise ReferenceSimError(f"layer '{la.name}': the sparsity-aware array needs "
                                         "N:M-pruned weights")
-            gN, gM = cl.nm
+            gN, gM = cl.format.nm
             if Ll * gN != Lp * gM:
                 raise ReferenceSimError(f"{Ll} logical rows on {Lp} physical PEs do not match "
                                         f"N:M = {gN}:{gM}")

@@ -27,13 +27,13 @@ import simpy
 
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
-from ewssim.dataflow import Mapping, get_dataflow
+from ewssim.dataflow import Dataflow, Hardware, Mapping, dataflow_of, resolve
 from ewssim.dataflow.base import LayerContext, Traffic
-from ewssim.hw.array import schedule_times
+from ewssim.hw.array import schedule_cycles, schedule_times
 from ewssim.hw.dram import DramChannel
 from ewssim.hw.sram import SramPort
 from ewssim.workload.activations import load_activation_profile
-from ewssim.workload.layers import Network
+from ewssim.workload.layers import Layer, Network
 
 Progress = Callable[[int, int, str], None]
 
@@ -90,27 +90,65 @@ def _steps(idx: int, m: Mapping, steps_per_layer: int) -> tuple[int, list[_Step]
                      zip(comp.tolist(), dr, lr, lw, dw, strict=True)]
 
 
-def simulate(network: Network, arch: ArchConfig, *, progress: Progress | None = None,
+def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | None,
+               ctx: LayerContext) -> Mapping:
+    """The mapping the engine runs for ``layer``: the dataflow's candidates ranked by the
+    roofline estimate ``max(compute cycles, L2 port cycles, DRAM channel cycles)`` (ties: less
+    L2 traffic, then the dataflow's order)."""
+    lhw = hw.layer(fmt.format if fmt else None, ctx.act_density)
+    wbytes = lhw.weight_bytes(layer, fmt.total_bytes if fmt else None)
+    m = hw.memory
+    best = None
+    for cand in flow.candidates(layer, lhw, wbytes, ctx):
+        t = cand.traffic
+        l2 = (t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_psum_read_bytes
+              + t.l2_out_write_bytes)
+        dram = t.dram_act_read_bytes + t.dram_weight_read_bytes + t.dram_out_write_bytes
+        est = schedule_cycles(cand.schedule)
+        if not m.ideal:
+            est = max(est, l2 / m.l2_bytes_per_cycle, dram / m.dram_bytes_per_cycle)
+        if best is None or (est, l2) < best[0]:
+            best = ((est, l2), cand)
+    mapping = best[1]
+    if fmt is not None and fmt.note:
+        mapping.notes.insert(0, fmt.note)
+    return mapping
+
+
+def plan(layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None,
+         ctx: LayerContext | None = None) -> Mapping:
+    """The mapping of one layer on ``arch`` (checked and resolved), as :func:`simulate` would
+    choose it (``ctx``: where its activations live; default off chip)."""
+    return plan_layer(layer, resolve(arch), dataflow_of(arch), fmt, ctx or LayerContext())
+
+
+def simulate(network: Network, arch: ArchConfig | Hardware, *,
+             progress: Progress | None = None,
              formats: dict[str, LayerFormat] | None = None,
-             steps_per_layer: int = 16) -> list[LayerResult]:
-    """Per-layer results of ``network`` on ``arch`` (the architecture validated already);
-    ``formats`` gives each weighted layer's weight format (``None``: INT8 everywhere)."""
-    dataflow = get_dataflow(arch.dataflow.kind)
+             steps_per_layer: int = 16, flow: Dataflow | None = None) -> list[LayerResult]:
+    """Per-layer results of ``network`` on ``arch``; ``formats`` gives each weighted layer's
+    weight format (``None``: INT8 everywhere)."""
+    if isinstance(arch, Hardware):
+        hw = arch
+        if flow is None:
+            raise TypeError("simulate(network, Hardware) needs the dataflow too (flow=)")
+    else:
+        hw, flow = resolve(arch), dataflow_of(arch)
     results: list[LayerResult] = []
     all_steps: list[_Step] = []
     n = len(network.layers)
-    contexts = activation_residency(network, arch)
+    contexts = activation_residency(network, hw)
     for i, layer in enumerate(network.layers):
         fmt = formats.get(layer.name) if formats else None
-        m = dataflow.plan(layer, arch, fmt, contexts[i])
+        m = plan_layer(layer, hw, flow, fmt, contexts[i])
         compute, steps = _steps(i, m, steps_per_layer)
         results.append(LayerResult(mapping=m, compute_cycles=compute, notes=list(m.notes)))
         all_steps.extend(steps)
         if progress:
             progress(i + 1, n, layer.name)
-    if arch.memory.ideal:
+    if hw.memory.ideal:
         return results
-    ends = _run_events(all_steps, n, arch)
+    ends = _run_events(all_steps, n, hw)
     prev = 0
     for i, r in enumerate(results):
         r.stall_cycles = max(0, ends[i] - prev - r.compute_cycles)
@@ -118,7 +156,7 @@ def simulate(network: Network, arch: ArchConfig, *, progress: Progress | None = 
     return results
 
 
-def activation_residency(network: Network, arch: ArchConfig) -> list[LayerContext]:
+def activation_residency(network: Network, hw: Hardware) -> list[LayerContext]:
     """Which activations stay in L2 between layers (docs/model-reference.md, "Buffers").
 
     Activations flow from each layer to the next in file order.  Layer ``i``'s output stays on
@@ -129,11 +167,11 @@ def activation_residency(network: Network, arch: ArchConfig) -> list[LayerContex
     layer, with the layer's own sizes.  Arrays that gate or prune zero activations also get each
     layer's input-activation density (``activations.profile``).
     """
-    m, bits = arch.memory, arch.data.act_bits
+    m, bits = hw.memory, hw.data.act_bits
     layers = network.layers
     density = [1.0] * len(layers)
-    if arch.array.zero_gating or arch.activations.dbb:
-        profile = load_activation_profile(arch.activations.profile, network)
+    if hw.gates_activations:
+        profile = load_activation_profile(hw.act_profile, network)
         density = [profile[la.name] for la in layers]
     if m.ideal:
         return [LayerContext(act_density=d) for d in density]
@@ -144,9 +182,9 @@ def activation_residency(network: Network, arch: ArchConfig) -> list[LayerContex
                          act_density=density[i]) for i in range(len(layers))]
 
 
-def _run_events(steps: list[_Step], n_layers: int, arch: ArchConfig) -> list[int]:
+def _run_events(steps: list[_Step], n_layers: int, hw: Hardware) -> list[int]:
     """End time of every layer (the last layer's includes its final writes)."""
-    m = arch.memory
+    m = hw.memory
     env = simpy.Environment()
     dram = DramChannel(env, m.dram_bytes_per_cycle, m.dram_latency_cycles)
     l2 = SramPort(env, m.l2_bytes_per_cycle)

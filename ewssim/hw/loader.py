@@ -36,15 +36,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ewssim.compress.format import CompressedLayer
-from ewssim.compress.metrics import MASK_ENCODINGS, clog2, mask_bits_per_group, subvector_bits
+from ewssim.compress.format import WeightFormat, clog2, mask_bits_per_group
+from ewssim.compress.layer import CompressedLayer
 from ewssim.errors import InputError
 
 from .crf import CodebookRegisterFile
 from .lzc import LZCDecoder
 
-__all__ = ["LoaderCounters", "WeightLoader", "line_subvectors", "read_fields",
-           "subvector_l1_bits", "tile_l1_bytes", "unrank"]
+__all__ = ["LoaderCounters", "WeightLoader", "line_subvectors", "read_fields", "tile_l1_bytes",
+           "unrank"]
 
 
 # --------------------------------------------------------------------------- bit-level helpers
@@ -98,19 +98,11 @@ def unrank(ranks, n: int, m: int, *, group_ids=None) -> np.ndarray:
     return pos
 
 
-def subvector_l1_bits(*, k: int, d: int, n: int, m: int, mask_encoding: str = "bitmap",
-                      signs: bool = False) -> int:
-    """L1 bits the loader reads per sub-vector: index + mask groups + sign bits (the storage
-    format's own accounting, :func:`ewssim.compress.metrics.subvector_bits`)."""
-    return subvector_bits(k=k, d=d, n=n, m=m, mask_encoding=mask_encoding, signs=signs)
-
-
-def tile_l1_bytes(subvectors, *, k: int, d: int, n: int, m: int, mask_encoding: str = "bitmap",
-                  signs: bool = False):
+def tile_l1_bytes(subvectors, fmt: WeightFormat):
     """L1 weight-buffer bytes of a tile holding ``subvectors`` sub-vectors (an int or an array,
-    one per tile): exact bits (indices + masks + signs) rounded up to bytes once per tile."""
-    bits = np.asarray(subvectors, dtype=np.int64) * subvector_l1_bits(
-        k=k, d=d, n=n, m=m, mask_encoding=mask_encoding, signs=signs)
+    one per tile): the format's exact bits per sub-vector (indices + masks + signs, or dbb
+    values + masks) rounded up to bytes once per tile."""
+    bits = np.asarray(subvectors, dtype=np.int64) * fmt.subvector_bits
     out = -(-bits // 8)
     return int(out) if out.ndim == 0 else out
 
@@ -124,7 +116,7 @@ def line_subvectors(cl: CompressedLayer, out_channel, r, s, first_block=0,
     layout ``i = ((o*kh + r)*kw + s)*(Cp/d) + c`` (docs/compression.md).
     """
     o_n, _, kh, kw = cl.weight_shape
-    blocks = cl.padded_channels // cl.d
+    blocks = cl.padded_channels // cl.format.d
     o, r, s, b0 = (np.asarray(v, dtype=np.int64) for v in (out_channel, r, s, first_block))
     if count is None:
         if b0.ndim:
@@ -179,57 +171,49 @@ def _nonneg_int(v, fld: str) -> int:
 class WeightLoader:
     """Assignment-aware weight loader: L1 indices/masks/signs -> CRF -> mask -> sign -> array.
 
-    ``n, m``: the N:M pattern (``n == m``: no mask); ``d``: sub-vector length (= ``crf.d``);
-    ``mask_encoding``: ``bitmap`` | ``positions`` | ``combinatorial`` (ignored when ``n == m``);
-    ``signs``: SSVQ sign bits.  Latencies in cycles, all modelled: ``crf_latency`` (CRF read,
-    default 1), ``lzc_stage_cycles`` (per LZC stage, default 1, bitmap only), ``sign_latency``
-    (conditional negation, default 1, with signs), ``unrank_latency`` (combinatorial decoder,
-    default 0: folded into the mask read).
+    ``fmt``: the codebook format it decodes (N:M, ``d`` = ``crf.d``, mask encoding, signs;
+    the CRF holds up to ``crf.k`` codewords, so a layer with ``k <= crf.k`` fits).  Latencies
+    in cycles, all modelled: ``crf_latency`` (CRF read, default 1), ``lzc_stage_cycles`` (per
+    LZC stage, default 1, bitmap only), ``sign_latency`` (conditional negation, default 1, with
+    signs), ``unrank_latency`` (combinatorial decoder, default 0: folded into the mask read).
     """
 
-    def __init__(self, crf: CodebookRegisterFile, n: int, m: int, d: int,
-                 mask_encoding: str = "bitmap", signs: bool = False, *, crf_latency: int = 1,
+    def __init__(self, crf: CodebookRegisterFile, fmt: WeightFormat, *, crf_latency: int = 1,
                  lzc_stage_cycles: int = 1, sign_latency: int = 1, unrank_latency: int = 0):
         if not isinstance(crf, CodebookRegisterFile):
             raise TypeError("crf must be a CodebookRegisterFile")
-        for fld, v in (("nm", n), ("nm", m), ("d", d)):
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-                raise InputError(f"must be a positive integer, got {v!r}", field=fld)
-        n, m, d = int(n), int(m), int(d)
-        if n > m:
-            raise InputError(f"N:M = {n}:{m} needs N <= M", field="nm")
-        if d != crf.d:
-            raise InputError(f"loader d={d} differs from the CRF's d={crf.d}", field="d")
+        if not fmt.codebook:
+            raise InputError(f"the codebook loader decodes vq/mvq/casec/ssvq, not "
+                             f"{fmt.method}", field="weights.format")
+        if fmt.d != crf.d:
+            raise InputError(f"loader d={fmt.d} differs from the CRF's d={crf.d}", field="d")
         self.crf = crf
-        self.n, self.m, self.d = n, m, d
-        self.masked = n < m
-        if self.masked:
-            if d % m:
-                raise InputError(f"d={d} is not a multiple of M={m}", field="d",
-                                 allowed=f"a multiple of {m}")
-            if mask_encoding not in MASK_ENCODINGS:
-                raise InputError(f"unknown encoding {mask_encoding!r}", field="mask_encoding",
-                                 allowed=", ".join(MASK_ENCODINGS))
-        self.mask_encoding = mask_encoding if self.masked else "none"
-        self.signs = bool(signs)
-        self.q = d * n // m if self.masked else d
+        self.format = fmt
+        self.n, self.m = fmt.nm
+        self.d = fmt.d
+        self.masked = fmt.pruned
+        self.mask_encoding = fmt.mask_encoding
+        self.signs = fmt.signs
+        self.q = fmt.kept_per_subvector
         self.crf_latency = _nonneg_int(crf_latency, "crf_latency")
         self.lzc_stage_cycles = _nonneg_int(lzc_stage_cycles, "lzc_stage_cycles")
         self.sign_latency = _nonneg_int(sign_latency, "sign_latency")
         self.unrank_latency = _nonneg_int(unrank_latency, "unrank_latency")
-        self.lzc = LZCDecoder(n, m, stage_cycles=self.lzc_stage_cycles) if self.masked else None
+        self.lzc = LZCDecoder(self.n, self.m, stage_cycles=self.lzc_stage_cycles) \
+            if self.masked else None
         self.counters = LoaderCounters()
 
     @classmethod
     def for_layer(cls, cl: CompressedLayer, *, line_length: int = 64, ports: int | None = None,
                   crf_groups: int = 1, **latencies) -> WeightLoader:
         """A loader (with its own CRF of the layer's ``k``, ``d``) configured for ``cl``."""
-        if cl.is_dense:
-            raise InputError(f"layer {cl.name!r} is dense INT8: no codebook loader",
+        f = cl.format
+        if not f.codebook:
+            raise InputError(f"layer {cl.name!r} is {f.method}: no codebook loader",
                              field="method")
-        crf = CodebookRegisterFile(cl.k, cl.d, line_length=line_length, ports=ports,
+        crf = CodebookRegisterFile(f.k, f.d, line_length=line_length, ports=ports,
                                    groups=crf_groups)
-        return cls(crf, *cl.nm, cl.d, cl.mask_encoding, cl.has_signs, **latencies)
+        return cls(crf, f, **latencies)
 
     # ------------------------------------------------------------------ sizes and timing
     @property
@@ -260,35 +244,34 @@ class WeightLoader:
 
     @property
     def subvector_bits(self) -> int:
-        """L1 bits read per sub-vector (index of the CRF's ``k`` + mask + signs)."""
-        return subvector_l1_bits(k=self.crf.k, d=self.d, n=self.n, m=self.m,
-                                 mask_encoding=self.mask_encoding, signs=self.signs)
+        """L1 bits read per sub-vector (index + mask + signs)."""
+        return self.format.subvector_bits
 
-    def tile_l1_bytes(self, subvectors, k: int | None = None):
-        """L1 bytes of a tile of ``subvectors`` sub-vectors (:func:`tile_l1_bytes`); ``k``
-        defaults to the CRF's."""
-        return tile_l1_bytes(subvectors, k=self.crf.k if k is None else k, d=self.d, n=self.n,
-                             m=self.m, mask_encoding=self.mask_encoding, signs=self.signs)
+    def tile_l1_bytes(self, subvectors):
+        """L1 bytes of a tile of ``subvectors`` sub-vectors (:func:`tile_l1_bytes`)."""
+        return tile_l1_bytes(subvectors, self.format)
 
     # ------------------------------------------------------------------ functional
     def _check_layer(self, cl: CompressedLayer) -> None:
-        src = cl.name
-        if cl.is_dense:
-            raise InputError("is dense INT8: it has no sub-vectors", source=src, field="method")
-        if cl.d != self.d:
-            raise InputError(f"d={cl.d}, loader built for d={self.d}", source=src, field="d")
-        if cl.is_pruned != self.masked or (self.masked and tuple(cl.nm) != (self.n, self.m)):
-            raise InputError(f"N:M = {cl.nm[0]}:{cl.nm[1]}, loader built for "
+        """The layer must be stored as this loader decodes: d, N:M, mask encoding, signs, and
+        at most the CRF's k codewords (vq, mvq and case C share one storage)."""
+        f, src = cl.format, cl.name
+        if not f.codebook:
+            raise InputError(f"is {f.method}: it has no codebook", source=src, field="method")
+        if f.d != self.d:
+            raise InputError(f"d={f.d}, loader built for d={self.d}", source=src, field="d")
+        if f.nm != self.format.nm:
+            raise InputError(f"N:M = {f.nm[0]}:{f.nm[1]}, loader built for "
                              f"{self.n}:{self.m}", source=src, field="nm")
-        if self.masked and cl.mask_encoding != self.mask_encoding:
-            raise InputError(f"mask encoding {cl.mask_encoding!r}, loader built for "
+        if f.mask_encoding != self.mask_encoding:
+            raise InputError(f"mask encoding {f.mask_encoding!r}, loader built for "
                              f"{self.mask_encoding!r}", source=src, field="mask_encoding")
-        if cl.has_signs != self.signs:
-            raise InputError(f"{'has' if cl.has_signs else 'has no'} sign bits, loader built "
+        if f.signs != self.signs:
+            raise InputError(f"{'has' if f.signs else 'has no'} sign bits, loader built "
                              f"{'with' if self.signs else 'without'}", source=src,
                              field="signs")
-        if cl.k > self.crf.k:
-            raise InputError(f"k={cl.k} codewords do not fit a CRF of {self.crf.k}",
+        if f.k > self.crf.k:
+            raise InputError(f"k={f.k} codewords do not fit a CRF of {self.crf.k}",
                              source=src, field="k")
 
     def begin_layer(self, cl: CompressedLayer) -> None:
@@ -341,7 +324,7 @@ class WeightLoader:
 
         # L1 reads: mask -> kept positions; index -> CRF lookup
         pos = self._mask_positions(cl, ids)  # (S, q)
-        grp = ids // (cl.n_sub // cl.codebook_groups)
+        grp = ids // (cl.n_sub // cl.format.codebook_groups)
         codewords = self.crf.lookup(cl.indices[ids], grp)  # (S, d) int8
         vals = np.take_along_axis(codewords, pos, axis=1)  # mask: select the kept positions
         neg = None
@@ -352,7 +335,7 @@ class WeightLoader:
 
         c = self.counters
         c.subvectors += s_count
-        c.index_bits_read += s_count * cl.index_bits
+        c.index_bits_read += s_count * cl.format.index_bits
         c.crf_reads += s_count
         if self.masked:
             groups = s_count * (self.d // self.m)

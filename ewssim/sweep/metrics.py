@@ -13,7 +13,9 @@ from ewssim.config import ArchConfig
 
 
 def _pes(arch: ArchConfig) -> int:
-    return arch.physical_pes
+    from ewssim.dataflow import resolve
+
+    return resolve(arch).physical_pes
 
 
 def _sram_bytes(arch: ArchConfig) -> int:
@@ -23,8 +25,9 @@ def _sram_bytes(arch: ArchConfig) -> int:
 
 def _area_mm2(arch: ArchConfig) -> float:
     from ewssim.area import area
+    from ewssim.dataflow import resolve
 
-    return float(area(arch).total_mm2)
+    return float(area(resolve(arch)).total_mm2)
 
 
 #: name -> (function, unit, description)

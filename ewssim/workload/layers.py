@@ -198,6 +198,21 @@ class Layer:
     def weight_bytes(self, bits: int = 8) -> int:
         return (self.weights * bits + 7) // 8
 
+    def as_dict(self) -> dict:
+        """Plain JSON-able values: the GEMM view, counts and every shape field."""
+        g = self.gemm
+        return {
+            "name": self.name, "type": self.kind, "m": g.m, "kr": g.kr, "n": g.n,
+            "gemm_groups": g.groups, "macs": self.macs, "weights": self.weights,
+            "params": self.params, "in_h": self.in_h, "in_w": self.in_w, "in_c": self.in_c,
+            "out_h": self.out_h, "out_w": self.out_w, "out_c": self.out_c,
+            "kernel_h": self.kernel_h, "kernel_w": self.kernel_w, "stride_h": self.stride_h,
+            "stride_w": self.stride_w, "pad_h": self.pad_h, "pad_w": self.pad_w,
+            "dil_h": self.dil_h, "dil_w": self.dil_w, "groups": self.groups, "bias": self.bias,
+            "extra_params": self.extra_params, "batch": self.batch,
+            "nm": None if self.nm is None else f"{self.nm[0]}:{self.nm[1]}",
+        }
+
     @property
     def shape_str(self) -> str:
         """Short human-readable shape, e.g. ``56x56x64 -> 3x3/1 -> 56x56x64``."""
@@ -246,3 +261,8 @@ class Network:
 
     def __iter__(self):
         return iter(self.layers)
+
+    def as_dict(self) -> dict:
+        """``{name, layers, macs, params, weights}`` (what ``workload show --json`` prints)."""
+        return {"name": self.name, "layers": [la.as_dict() for la in self.layers],
+                "macs": self.macs, "params": self.params, "weights": self.weights}

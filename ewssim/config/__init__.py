@@ -1,0 +1,59 @@
+"""Architecture configuration: typed, checked wherever it is made, read and written as TOML.
+
+* :mod:`~ewssim.config.schema` -- the dataclasses, their metadata and checks, TOML in and out,
+  dotted-key overrides (:meth:`ArchConfig.replace`, ``--set``);
+* :mod:`~ewssim.config.presets` -- the presets (TOML files);
+* :mod:`~ewssim.config.sizing` -- buffer sizing rules (an L1 buffer must hold one tile).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ewssim.config import sizing as _sizing  # noqa: F401  (registers the sizing rules)
+from ewssim.config.presets import PRESETS, preset, preset_names
+from ewssim.config.schema import (
+    KIB,
+    SECTIONS,
+    ActivationConfig,
+    ArchConfig,
+    ArrayConfig,
+    DataConfig,
+    DataflowConfig,
+    MemoryConfig,
+    WeightConfig,
+    check_fields,
+    check_value,
+    describe_parameters,
+    from_dict,
+    load_toml,
+    param,
+    parse_array,
+    parse_set,
+    register_check,
+    to_toml,
+    validate,
+)
+from ewssim.errors import InputError
+
+
+def load(spec: str | Path | ArchConfig) -> ArchConfig:
+    """A preset name (any case), an architecture TOML file, or an ArchConfig (checked again)."""
+    if isinstance(spec, ArchConfig):
+        return validate(spec)
+    s = str(spec)
+    if s.lower() in PRESETS:
+        return PRESETS[s.lower()]
+    path = Path(s)
+    if not path.is_file():
+        raise InputError(f"no preset or file named {s!r}", field="arch",
+                         allowed=", ".join(preset_names()) + ", or a TOML file")
+    return load_toml(path)
+
+
+__all__ = [
+    "KIB", "PRESETS", "SECTIONS", "ActivationConfig", "ArchConfig", "ArrayConfig", "DataConfig",
+    "DataflowConfig", "MemoryConfig", "WeightConfig", "check_fields", "check_value",
+    "describe_parameters", "from_dict", "load", "load_toml", "param", "parse_array", "parse_set",
+    "preset", "preset_names", "register_check", "to_toml", "validate",
+]
