@@ -23,6 +23,18 @@ def _cost(em: EnergyModel, column: str) -> float:
     return sum(a.pJ for a in em.actions if a.count == column)
 
 
+def test_a_missing_count_or_table_entry_raises():
+    from ewssim.errors import EwssimError
+
+    em = MODELS["mvq"]
+    with pytest.raises(EwssimError, match="no count 'executed_macs'"):
+        em.energy({}, 0)
+    with pytest.raises(EwssimError, match="no entry 'nonsense'"):
+        em.tech["nonsense"]
+    with pytest.raises(EwssimError, match="SRAM of 0 B"):
+        em.tech.sram_area(0)
+
+
 def test_every_count_the_engine_produces_is_priced_or_is_a_duplicate():
     priced = {a.count for em in MODELS.values() for a in em.actions}
     # int8_weight_bytes is a reference figure, not traffic; the rest are all priced
@@ -65,12 +77,13 @@ def test_zero_activity_costs_only_leakage():
 def test_dram_type_and_tech_change_the_price():
     a = config.PRESETS["ews"]
     ddr3 = dataclasses.replace(a, memory=dataclasses.replace(a.memory, dram_type="DDR3"))
-    c = {"dram_act_read_bytes": 1000}
+    c = {**dict.fromkeys(COUNTS, 0), "dram_act_read_bytes": 1000}
     assert EnergyModel(resolve(ddr3)).energy(c, 0)["energy_dram_pJ"] == pytest.approx(1000 * 8 * 70)
     assert EnergyModel(resolve(a)).energy(c, 0)["energy_dram_pJ"] == pytest.approx(1000 * 8 * 8)
     m16 = EnergyModel(resolve(a), load_tech("16nm"))
-    assert m16.energy({"executed_macs": 1}, 0)["energy_pJ"] < \
-        EnergyModel(resolve(a)).energy({"executed_macs": 1}, 0)["energy_pJ"]
+    one_mac = {**dict.fromkeys(COUNTS, 0), "executed_macs": 1}
+    assert m16.energy(one_mac, 0)["energy_pJ"] < \
+        EnergyModel(resolve(a)).energy(one_mac, 0)["energy_pJ"]
 
 
 def _vq_int8_archs():

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ewssim.area import area as _area
+from ewssim.errors import EwssimError
 from ewssim.hw.hardware import Hardware
 from ewssim.tech import TechTable
 from ewssim.tech import load as load_tech
@@ -139,7 +140,9 @@ class EnergyModel:
         """``energy_pJ`` and ``energy_<component>_pJ`` of one layer (or a sum of layers)."""
         e = dict.fromkeys(COMPONENTS, 0.0)
         for a in self.actions:
-            e[a.component] += float(counts.get(a.count, 0)) * a.pJ
+            if a.count not in counts:
+                raise EwssimError(f"energy: no count {a.count!r} to price ({a.what})")
+            e[a.component] += float(counts[a.count]) * a.pJ
         # uW x us = pJ
         e["leak"] = self.leakage_uW * float(cycles) / self.hw.clock_mhz
         out = {"energy_pJ": sum(e.values())}

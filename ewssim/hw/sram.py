@@ -13,7 +13,6 @@ class Port:
         self.env = env
         self.bytes_per_cycle = bytes_per_cycle
         self.port = simpy.Resource(env, capacity=1)
-        self.busy_cycles = 0
 
     def transfer(self, nbytes: int):
         """simpy process: hold the port ``ceil(nbytes / bytes_per_cycle)`` cycles."""
@@ -23,7 +22,6 @@ class Port:
         with self.port.request() as req:
             yield req
             yield self.env.timeout(cycles)
-            self.busy_cycles += cycles
 
 
 #: the L2 (global SRAM) port

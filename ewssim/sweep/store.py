@@ -33,7 +33,6 @@ FIXED_COLUMNS = ["point_id", "idx", "config_id", "workload", "status", "reason",
                  "preset", "array"]
 #: tables whose content is a function of the spec alone
 DETERMINISTIC_TABLES = ("meta", "results", "layers")
-DONE = ("ok", "skipped")
 
 
 def q(name: str) -> str:

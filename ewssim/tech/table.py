@@ -34,7 +34,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ewssim.errors import InputError
+from ewssim.errors import EwssimError, InputError
 
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT = "40nm"
@@ -59,8 +59,6 @@ REQUIRED: dict[str, str] = {
     "sram_write128": "pJ", "sram_area64": "um2", "sram_leakage_per_kib": "uW",
 }
 SRAM_COLUMNS = ("sram_read64", "sram_write64", "sram_read128", "sram_write128", "sram_area64")
-#: entries with an operand width (``bits``) the width rules start from
-WIDTH_ENTRIES = ("mult_energy", "mult_area", "mult_leakage")
 DRAM_KINDS = {"LPDDR4": "dram_lpddr4", "DDR3": "dram_ddr3", "HBM2": "dram_hbm2",
               "LPDDR": "dram_lpddr"}
 
@@ -83,7 +81,10 @@ class TechTable:
     entries: dict[str, Entry] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> float:
-        return self.entries[key].value
+        try:
+            return self.entries[key].value
+        except KeyError:
+            raise EwssimError(f"technology table {self.name}: no entry {key!r}") from None
 
     def bits(self, key: str) -> int:
         return self.entries[key].bits or 8
@@ -117,8 +118,9 @@ class TechTable:
     def _sram(self, col: str, size_bytes: float) -> float:
         sizes = self["sram_size"]
         vals = self[col]
-        if size_bytes <= 0:
-            return 0.0
+        if not size_bytes > 0:
+            raise EwssimError(f"technology table {self.name}: no {col} for an SRAM of "
+                              f"{size_bytes} B")
         x = math.log(size_bytes)
         i = 0
         while i < len(sizes) - 2 and x > math.log(sizes[i + 1]):
