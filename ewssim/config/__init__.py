@@ -21,6 +21,7 @@ from ewssim.config.schema import (
     DataConfig,
     DataflowConfig,
     MemoryConfig,
+    ScaleSimConfig,
     WeightConfig,
     check_fields,
     check_value,
@@ -53,7 +54,7 @@ def load(spec: str | Path | ArchConfig) -> ArchConfig:
 
 __all__ = [
     "KIB", "PRESETS", "SECTIONS", "ActivationConfig", "ArchConfig", "ArrayConfig", "DataConfig",
-    "DataflowConfig", "MemoryConfig", "WeightConfig", "check_fields", "check_value",
+    "DataflowConfig", "MemoryConfig", "ScaleSimConfig", "WeightConfig", "check_fields", "check_value",
     "describe_parameters", "from_dict", "load", "load_toml", "param", "parse_array", "parse_set",
     "preset", "preset_names", "register_check", "to_toml", "validate",
 ]

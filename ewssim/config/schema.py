@@ -187,6 +187,14 @@ class WeightConfig(_Section):
                            doc="CRF read ports; 0 = logical rows / d, one line per cycle "
                                "(MVQ paper: a row of width L takes L/d ports)")
     crf_latency_cycles: int = param(1, unit="cycles", lo=0, doc="CRF read latency per load")
+    crf_groups: int = param(0, unit="codebooks", lo=0,
+                            doc="codebook groups the CRF holds at once; 0 = all of a layer's "
+                                "(a load whose output channels need a group not held reloads "
+                                "it, least recently used first)")
+    crf_write_bytes_per_cycle: int = param(0, unit="B/cycle", lo=0,
+                                           doc="CRF write width when a codebook is (re)loaded "
+                                               "from the L1 weight buffer; 0 = one codeword "
+                                               "(d bytes) per cycle")
     lzc_stage_cycles: int = param(1, unit="cycles", lo=0,
                                   doc="one stage of the cascaded LZC mask decoder (N stages)")
     sign_latency_cycles: int = param(1, unit="cycles", lo=0,
@@ -243,7 +251,12 @@ class MemoryConfig(_Section):
                                        "layer's input+output fit (0: every layer goes via DRAM)")
     dram_bytes_per_cycle: float = param(16.0, unit="B/cycle", lo=1e-9,
                                         doc="DRAM channel bandwidth")
-    dram_latency_cycles: int = param(100, unit="cycles", lo=0, doc="DRAM access latency")
+    dram_latency_cycles: int = param(100, unit="cycles", lo=0,
+                                     doc="DRAM read latency: data arrives this long after its "
+                                         "transfer (requests pipeline; writes post)")
+    dram_burst_bytes: int = param(64, unit="B", lo=1,
+                                  doc="a DRAM transfer moves whole bursts (LPDDR4 x32, BL16: "
+                                      "64 B): its bytes are rounded up to a multiple")
     ideal: bool = param(False, doc="ideal memory: no stalls, no capacity limits "
                                    "(SCALE-Sim CALC bandwidth mode)")
     l1_access_bits: int = param(128, unit="bit", choices=(64, 128, 256, 512),
@@ -288,6 +301,36 @@ def register_check(check: Callable[[ArchConfig], None], *,
 
 
 @dataclass(frozen=True)
+class ScaleSimConfig(_Section):
+    """SCALE-Sim v3's own memory model, used by the ``scalesim-ws`` dataflow only (a SCALE-Sim
+    ``.cfg`` file sets these; docs/scalesim-parity.md).  SCALE-Sim counts in 1-byte words."""
+
+    section = "scalesim"
+
+    interface: str = param("calc", choices=("calc", "user"), source="published",
+                           doc="SCALE-Sim's InterfaceBandwidth: calc (ideal memory, no stalls) "
+                               "or user (its double-buffered SRAMs with the bandwidths below)")
+    ifmap_sram_kb: int = param(64, unit="kB", lo=1, source="published",
+                               doc="IfmapSramSzkB")
+    filter_sram_kb: int = param(64, unit="kB", lo=1, source="published",
+                                doc="FilterSramSzkB")
+    ofmap_sram_kb: int = param(64, unit="kB", lo=1, source="published",
+                               doc="OfmapSramSzkB")
+    ifmap_bandwidth: int = param(10, unit="words/cycle", lo=1, source="published",
+                                 doc="USER mode: DRAM -> ifmap SRAM ([layout] "
+                                     "IfmapSRAMBankBandwidth)")
+    filter_bandwidth: int = param(10, unit="words/cycle", lo=1, source="published",
+                                  doc="USER mode: DRAM -> filter SRAM ([layout] "
+                                      "FilterSRAMBankBandwidth)")
+    ofmap_bandwidth: int = param(10, unit="words/cycle", lo=1, source="published",
+                                 doc="USER mode: ofmap SRAM -> DRAM (first value of Bandwidth)")
+    ifmap_banks: int = param(1, unit="banks", lo=1, source="published",
+                             doc="IfmapSRAMBankNum (USER: the bandwidth must be a multiple)")
+    filter_banks: int = param(1, unit="banks", lo=1, source="published",
+                              doc="FilterSRAMBankNum (USER: the bandwidth must be a multiple)")
+
+
+@dataclass(frozen=True)
 class ArchConfig:
     name: str = param("ews", doc="preset or user name")
     clock_mhz: float = param(1000.0, unit="MHz", lo=1e-6, doc="clock (1 ns cycle, as the "
@@ -298,6 +341,7 @@ class ArchConfig:
     activations: ActivationConfig = field(default_factory=ActivationConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    scalesim: ScaleSimConfig = field(default_factory=ScaleSimConfig)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -341,7 +385,8 @@ class ArchConfig:
 
 
 SECTIONS = {"array": ArrayConfig, "dataflow": DataflowConfig, "weights": WeightConfig,
-            "activations": ActivationConfig, "memory": MemoryConfig, "data": DataConfig}
+            "activations": ActivationConfig, "memory": MemoryConfig, "data": DataConfig,
+            "scalesim": ScaleSimConfig}
 
 
 # ----------------------------------------------------------------------------- dicts and TOML in

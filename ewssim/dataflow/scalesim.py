@@ -23,6 +23,15 @@ class ScaleSimWS(SystolicDataflow):
     def validate(self, arch: ArchConfig) -> None:
         super().validate(arch)
         if not arch.memory.ideal:
-            raise InputError("the scalesim-ws dataflow models SCALE-Sim's CALC bandwidth mode "
-                             "and needs ideal memory", field="memory.ideal",
+            raise InputError("the scalesim-ws dataflow runs SCALE-Sim's own memory model "
+                             "([scalesim] section), not ewssim's memories", field="memory.ideal",
                              allowed="true with dataflow.kind = scalesim-ws")
+        sc = arch.scalesim
+        if sc.interface == "user":
+            for fld, bw, banks in (("ifmap", sc.ifmap_bandwidth, sc.ifmap_banks),
+                                   ("filter", sc.filter_bandwidth, sc.filter_banks)):
+                if bw % banks:
+                    raise InputError(f"SCALE-Sim needs the {fld} bandwidth ({bw}) to be a "
+                                     f"multiple of its banks ({banks})",
+                                     field=f"scalesim.{fld}_bandwidth",
+                                     allowed=f"a multiple of {banks}")
