@@ -8,7 +8,12 @@ layer, compares the closed-form prediction with what SCALE-Sim wrote:
 * Stall Cycles == 0, Overall Util %, Mapping Efficiency %, Compute Util % (CALC mode);
 * SRAM IFMAP/Filter reads, SRAM OFMAP writes, and the SRAM start/stop cycles of the
   DETAILED_ACCESS_REPORT (CALC mode);
-* Total Cycles of the 54 layers of the peer ResNet-50 run (peer_resnet50 section).
+* Total Cycles of the 54 layers of the peer ResNet-50 run (peer_resnet50 section);
+* if tests/data/scalesim_v3/user_cases.json exists (InterfaceBandwidth USER runs, written by
+  ``scalesim_gen.py --suite user``): the stall-free part of every layer, i.e.
+  Total Cycles - Stall Cycles, Mapping Efficiency %, Compute Util % and the SRAM read/write
+  counts (stalls themselves need the memory model, not this closed form), and that exactly
+  the runs marked ``expect_error`` failed.
 
 Prints every mismatch and exits non-zero if there is any.  Standard library only.
 """
@@ -22,6 +27,7 @@ import sys
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "scalesim_v3" / "cases.json"
+USER_DATA = DATA.with_name("user_cases.json")
 
 
 def cdiv(a: int, b: int) -> int:
@@ -117,6 +123,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("cases", nargs="?", type=Path, default=DATA)
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--user", type=Path, default=USER_DATA, help="USER-mode cases (if present)")
     args = ap.parse_args()
     doc = json.loads(args.cases.read_text())
 
@@ -180,6 +187,47 @@ def main() -> int:
                     f"peer_resnet50/{name}: formula {p} != SCALE-Sim {L['total_cycles']}"
                 )
 
+    n_user = 0
+    if args.user.exists():
+        udoc = json.loads(args.user.read_text())
+        for case in udoc["cases"]:
+            if "error" in case or case.get("expect_error"):
+                if not (case.get("expect_error") and "error" in case):
+                    mismatches.append(
+                        f"{case['id']}: expect_error={case.get('expect_error', False)} but "
+                        f"error={case.get('error')}"
+                    )
+                continue
+            cfg = case["config"]
+            rows, cols = cfg["array_rows"], cfg["array_cols"]
+            expected = [x for r in case["topology_rows"] for x in parse_layers(case["format"], r)]
+            if len(expected) != len(case["layers"]):
+                mismatches.append(f"{case['id']}: layer count differs")
+                continue
+            for L, got in zip(expected, case["layers"], strict=True):
+                pred = closed_form(rows, cols, L["T"], L["Kr"], L["N"], L["geom"])
+                comp, acc = got["compute_report"], got["detailed_access_report"]
+                n_user += 1
+                pairs = [
+                    (
+                        "Total Cycles - Stall Cycles",
+                        pred["Total Cycles"],
+                        comp["Total Cycles"] - comp["Stall Cycles"],
+                    )
+                ]
+                pairs += [(k, pred[k], comp[k]) for k in ("Mapping Efficiency %", "Compute Util %")]
+                pairs += [
+                    (k, pred[k], acc[k])
+                    for k in ("SRAM IFMAP Reads", "SRAM Filter Reads", "SRAM OFMAP Writes")
+                ]
+                for key, p, g in pairs:
+                    checked_values += 1
+                    if not close(p, g):
+                        mismatches.append(
+                            f"{case['id']}/{L['name']} (USER, {rows}x{cols}): "
+                            f"{key}: formula {p} != SCALE-Sim {g}"
+                        )
+
     for m in mismatches:
         print("MISMATCH", m)
     arrays = sorted({(c["config"]["array_rows"], c["config"]["array_cols"]) for c in doc["cases"]})
@@ -187,6 +235,8 @@ def main() -> int:
         f"cases: {len(doc['cases'])}, layers: {checked_layers} (+{n_peer} peer ResNet-50), "
         f"arrays: {', '.join(f'{r}x{c}' for r, c in arrays)}"
     )
+    if n_user:
+        print(f"USER layers (user_cases.json, stall-free part): {n_user}")
     print(f"values checked: {checked_values}, mismatches: {len(mismatches)}")
     return 1 if mismatches else 0
 

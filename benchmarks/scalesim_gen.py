@@ -1,20 +1,39 @@
 #!/usr/bin/env python3
-"""Generate tests/data/scalesim_v3/cases.json by running SCALE-Sim v3 itself.
+"""Record SCALE-Sim v3 ground truth for ewssim by running SCALE-Sim itself.
 
-SCALE-Sim is NOT a dependency of ewssim.  It lives in a separate virtual environment
-(default /work/scalesim-venv, override with --venv or $SCALESIM_VENV), created with
+Two suites:
 
-    python3 -m venv /work/scalesim-venv
-    /work/scalesim-venv/bin/pip install 'numpy==1.26.4' 'scalesim==3.0.0'
+* ``calc`` (default): InterfaceBandwidth CALC (plus four USER runs for contrast)
+  -> tests/data/scalesim_v3/cases.json
+* ``user``: InterfaceBandwidth USER (real read/write buffers, stalls)
+  -> tests/data/scalesim_v3/user_cases.json.
 
-This script runs under any Python >= 3.11 (it needs only the standard library); every SCALE-Sim
-run is a separate `nice` subprocess of the venv's interpreter, one at a time.  Configs, topologies
-and SCALE-Sim's report folders go to a scratch directory (default /tmp/scalesim_v3_cases).
+Every run of both suites stores the exact .cfg text given to SCALE-Sim (``cfg_text``), so tests
+can read it with ewssim's own .cfg loader.
+
+SCALE-Sim is NOT a dependency of ewssim.  It lives in its own virtual environment, given with
+``--venv DIR`` or ``$SCALESIM_VENV`` (no default), created with
+
+    python3 -m venv VENV
+    VENV/bin/pip install 'numpy==1.26.4' 'scalesim==3.0.0'     # v3 crashes on numpy >= 2
+
+This script needs only the standard library (Python >= 3.10); every SCALE-Sim run is a separate
+``nice -n 10`` subprocess of the venv's interpreter, one at a time.  Configs, topologies and
+SCALE-Sim's report folders go to a scratch directory (``--scratch DIR``; by default a fresh
+temporary directory that is deleted at the end unless ``--keep-scratch``).
+
+The ``peer_resnet50`` entry of cases.json (a peer's full ResNet-50 run, too slow to repeat here)
+is rebuilt from ``--peer DIR`` (which must hold mlperf_Resnet50_32x32_ws.json) if given;
+otherwise the entry already in the output file is kept unchanged.
 
 Usage:
-    python3 benchmarks/scalesim_gen.py               # all cases -> tests/data/scalesim_v3/
-    python3 benchmarks/scalesim_gen.py --only ws8x8    # cases whose id starts with a prefix
-    python3 benchmarks/scalesim_gen.py --list          # print the case list and a cost estimate
+    SCALESIM_VENV=/path/to/venv python3 benchmarks/scalesim_gen.py            # calc suite
+    python3 benchmarks/scalesim_gen.py --venv VENV --suite user                 # user suite
+    python3 benchmarks/scalesim_gen.py --venv VENV --only ws8x8                 # re-run a subset
+    python3 benchmarks/scalesim_gen.py --suite user --list                      # list and cost
+
+With ``--only``, the selected cases are re-run and replaced inside the existing output file; all
+other cases (and the file's other entries) are kept as they are.
 """
 
 from __future__ import annotations
@@ -24,17 +43,17 @@ import csv
 import json
 import math
 import os
+import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO / "tests" / "data" / "scalesim_v3"
-DEFAULT_VENV = Path(os.environ.get("SCALESIM_VENV", "/work/scalesim-venv"))
-DEFAULT_SCRATCH = Path("/tmp/scalesim_v3_cases")
-PEER_DIR = Path("/work/shared/peer/scalesim")
+PEER_FILE = "mlperf_Resnet50_32x32_ws.json"
 EXPECTED_VERSION = "3.0.0"
 
 CONV_HEADER = (
@@ -84,6 +103,47 @@ GEMM_A = [  # Layer, M, N, K
     "g6_m24_n24_k24, 24, 24, 24,",
 ]
 
+# The .cfg of the calc suite (SCALE-Sim's configs/scale.cfg with the fields below filled in).
+CFG_TEMPLATE = """[general]
+run_name = {run_name}
+
+[architecture_presets]
+ArrayHeight:    {array_rows}
+ArrayWidth:     {array_cols}
+IfmapSramSzkB:   {ifmap_sram_kb}
+FilterSramSzkB:  {filter_sram_kb}
+OfmapSramSzkB:   {ofmap_sram_kb}
+IfmapOffset:    0
+FilterOffset:   10000000
+OfmapOffset:    20000000
+Bandwidth : {bandwidth}
+Dataflow : {dataflow}
+MemoryBanks:   1
+ReadRequestBuffer: 32
+WriteRequestBuffer: 32
+
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: {sram_bank_bandwidth}
+IfmapSRAMBankNum: {sram_bank_num}
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: {sram_bank_bandwidth}
+FilterSRAMBankNum: {sram_bank_num}
+FilterSRAMBankPort: 2
+
+[sparsity]
+SparsitySupport : false
+SparseRep : ellpack_block
+OptimizedMapping : false
+BlockSize : 8
+RandomNumberGeneratorSeed : 40
+
+[run_presets]
+InterfaceBandwidth: {interface_bandwidth}
+UseRamulatorTrace: False
+"""
+
 
 def _case(
     cid,
@@ -98,21 +158,23 @@ def _case(
     bank_num=10,
     note="",
 ):
+    config = {
+        "array_rows": rows,  # ArrayHeight
+        "array_cols": cols,  # ArrayWidth
+        "ifmap_sram_kb": sram[0],
+        "filter_sram_kb": sram[1],
+        "ofmap_sram_kb": sram[2],
+        "dataflow": "ws",
+        "interface_bandwidth": bw_mode,
+        "bandwidth": bandwidth,  # [architecture_presets] Bandwidth (used in USER mode only)
+        "sram_bank_bandwidth": bank_bw,  # [layout] Ifmap/FilterSRAMBankBandwidth
+        "sram_bank_num": bank_num,  # [layout] Ifmap/FilterSRAMBankNum
+    }
     return {
         "id": cid,
         "note": note,
-        "config": {
-            "array_rows": rows,  # ArrayHeight
-            "array_cols": cols,  # ArrayWidth
-            "ifmap_sram_kb": sram[0],
-            "filter_sram_kb": sram[1],
-            "ofmap_sram_kb": sram[2],
-            "dataflow": "ws",
-            "interface_bandwidth": bw_mode,
-            "bandwidth": bandwidth,  # [architecture_presets] Bandwidth (used in USER mode only)
-            "sram_bank_bandwidth": bank_bw,  # [layout] Ifmap/FilterSRAMBankBandwidth
-            "sram_bank_num": bank_num,  # [layout] Ifmap/FilterSRAMBankNum
-        },
+        "config": config,
+        "cfg_text": CFG_TEMPLATE.format(run_name=cid, **config),  # exactly what SCALE-Sim reads
         "format": fmt,
         "topology_header": CONV_HEADER if fmt == "conv" else GEMM_HEADER,
         "topology_rows": list(layers),
@@ -242,8 +304,6 @@ CASES = [
 
 def _random_cases(seed: int = 20240611) -> list[dict]:
     """A seeded random sweep: for each array, 6 conv layers and 3 GEMM layers."""
-    import random
-
     rng = random.Random(seed)
     arrays = [
         (8, 8),
@@ -294,7 +354,12 @@ def _random_cases(seed: int = 20240611) -> list[dict]:
 
 CASES += _random_cases()
 
-CFG_TEMPLATE = """[general]
+# ---------------------------------------------------------------------------------------------
+# USER suite: InterfaceBandwidth USER.  In this mode SCALE-Sim reads the ifmap/filter DRAM
+# bandwidth from [layout] IfmapSRAMBankBandwidth / FilterSRAMBankBandwidth (words/cycle) and the
+# ofmap drain bandwidth from the first value of [architecture_presets] Bandwidth.
+# ---------------------------------------------------------------------------------------------
+USER_CFG_TEMPLATE = """[general]
 run_name = {run_name}
 
 [architecture_presets]
@@ -303,24 +368,24 @@ ArrayWidth:     {array_cols}
 IfmapSramSzkB:   {ifmap_sram_kb}
 FilterSramSzkB:  {filter_sram_kb}
 OfmapSramSzkB:   {ofmap_sram_kb}
-IfmapOffset:    0
-FilterOffset:   10000000
-OfmapOffset:    20000000
+IfmapOffset:    {ifmap_offset}
+FilterOffset:   {filter_offset}
+OfmapOffset:    {ofmap_offset}
 Bandwidth : {bandwidth}
 Dataflow : {dataflow}
-MemoryBanks:   1
-ReadRequestBuffer: 32
-WriteRequestBuffer: 32
+MemoryBanks:   {memory_banks}
+ReadRequestBuffer: {read_request_buffer}
+WriteRequestBuffer: {write_request_buffer}
 
 [layout]
 IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: {sram_bank_bandwidth}
-IfmapSRAMBankNum: {sram_bank_num}
-IfmapSRAMBankPort: 2
+IfmapSRAMBankBandwidth: {ifmap_bank_bandwidth}
+IfmapSRAMBankNum: {ifmap_bank_num}
+IfmapSRAMBankPort: {ifmap_bank_port}
 FilterCustomLayout: False
-FilterSRAMBankBandwidth: {sram_bank_bandwidth}
-FilterSRAMBankNum: {sram_bank_num}
-FilterSRAMBankPort: 2
+FilterSRAMBankBandwidth: {filter_bank_bandwidth}
+FilterSRAMBankNum: {filter_bank_num}
+FilterSRAMBankPort: {filter_bank_port}
 
 [sparsity]
 SparsitySupport : false
@@ -330,9 +395,338 @@ BlockSize : 8
 RandomNumberGeneratorSeed : 40
 
 [run_presets]
-InterfaceBandwidth: {interface_bandwidth}
+InterfaceBandwidth: USER
 UseRamulatorTrace: False
 """
+
+# extra small layers for the USER suite
+CONV_U = [
+    "cT1_5x5_k5_c4_n12, 5, 5, 5, 5, 4, 12, 1,",  # T = 1, Kr = 100
+    "cDup_14x14_k3_c1_n6_s1, 14, 14, 3, 3, 1, 6, 1,",  # C = 1: many repeated ifmap addresses
+    "cDup2_12x12_k5_c2_n4_s1, 12, 12, 5, 5, 2, 4, 1,",
+]
+
+
+def _ucase(
+    cid,
+    rows,
+    cols,
+    layers,
+    fmt="conv",
+    sram=(1, 1, 1),
+    bw=4,
+    ibw=None,
+    fbw=None,
+    inum=1,
+    fnum=None,
+    iport=2,
+    fport=2,
+    offsets=(0, 10000000, 20000000),
+    note="",
+    expect_error=False,
+):
+    """A USER-mode run.  bw: [architecture_presets] Bandwidth (str or int; only the first value
+    is used, for the ofmap drain); ibw/fbw: Ifmap/FilterSRAMBankBandwidth (default bw)."""
+    first_bw = int(str(bw).split(",")[0])
+    ibw = first_bw if ibw is None else ibw
+    fbw = ibw if fbw is None else fbw
+    fnum = inum if fnum is None else fnum
+    config = {
+        "array_rows": rows,
+        "array_cols": cols,
+        "ifmap_sram_kb": sram[0],
+        "filter_sram_kb": sram[1],
+        "ofmap_sram_kb": sram[2],
+        "ifmap_offset": offsets[0],
+        "filter_offset": offsets[1],
+        "ofmap_offset": offsets[2],
+        "bandwidth": str(bw),
+        "dataflow": "ws",
+        "memory_banks": 1,
+        "read_request_buffer": 32,
+        "write_request_buffer": 32,
+        "ifmap_bank_bandwidth": ibw,
+        "ifmap_bank_num": inum,
+        "ifmap_bank_port": iport,
+        "filter_bank_bandwidth": fbw,
+        "filter_bank_num": fnum,
+        "filter_bank_port": fport,
+        "interface_bandwidth": "USER",
+    }
+    case = {
+        "id": cid,
+        "note": note,
+        "config": config,
+        "cfg_text": USER_CFG_TEMPLATE.format(run_name=cid, **config),
+        "format": fmt,
+        "topology_header": CONV_HEADER if fmt == "conv" else GEMM_HEADER,
+        "topology_rows": list(layers),
+    }
+    if expect_error:  # SCALE-Sim is expected to reject this configuration
+        case["expect_error"] = True
+    return case
+
+
+def _user_cases() -> list[dict]:
+    cA, cC, cD, cE = CONV_A[0], CONV_A[2], CONV_A[3], CONV_A[4]
+    g1, g3, g6 = GEMM_A[0], GEMM_A[2], GEMM_A[5]
+    out = []
+    # 1. one bandwidth for everything, small SRAMs: from heavy stalls to none
+    for b in (1, 2, 4, 8, 16, 32, 64):
+        out.append(_ucase(f"u_bw{b}_8x8_conv", 8, 8, [cA, cE, cD], sram=(2, 2, 2), bw=b))
+    for b in (1, 3, 8, 64):
+        out.append(_ucase(f"u_bw{b}_8x8_gemm", 8, 8, [g1, g3, g6], fmt="gemm", bw=b))
+    # 2. ofmap (write buffer) only: large read SRAMs and read bandwidth
+    for b in (1, 2, 3, 5, 8, 13):
+        out.append(
+            _ucase(f"u_ofmap_bw{b}", 8, 8, [cA, cE, cD], sram=(64, 64, 1), bw=b, ibw=64, fbw=64)
+        )
+    out.append(_ucase("u_ofmap2k_bw1", 8, 8, [cA, cE], sram=(64, 64, 2), bw=1, ibw=64, fbw=64))
+    # 3. ifmap read buffer only
+    for b in (1, 2, 5, 10):
+        out.append(
+            _ucase(f"u_ifmap_bw{b}", 8, 8, [cA, cE, cC], sram=(1, 64, 64), bw=64, ibw=b, fbw=64)
+        )
+    # 4. filter read buffer only
+    for b in (1, 2, 5, 10):
+        out.append(
+            _ucase(
+                f"u_filter_bw{b}",
+                8,
+                8,
+                [cD, cC, CONV_BIG32[0]],
+                sram=(64, 1, 64),
+                bw=64,
+                ibw=64,
+                fbw=b,
+            )
+        )
+    # 5. bank count and ports (no custom layout): expected to change nothing
+    for inum, fnum, ip, fp in ((1, 1, 2, 2), (2, 4, 1, 1), (4, 2, 4, 8)):
+        out.append(
+            _ucase(
+                f"u_banks_i{inum}f{fnum}_p{ip}{fp}",
+                8,
+                8,
+                [cA, cE],
+                bw=4,
+                inum=inum,
+                fnum=fnum,
+                iport=ip,
+                fport=fp,
+                note="same as u_banks_i1f1_p22 except bank count / ports",
+            )
+        )
+    # 6. different ifmap and filter read bandwidths
+    for ib, fb in ((2, 16), (16, 2)):
+        out.append(_ucase(f"u_ibw{ib}_fbw{fb}", 8, 8, [cA, cD], bw=8, ibw=ib, fbw=fb))
+    # 7. a Bandwidth list (only the first value is read); 8. other address offsets
+    out.append(
+        _ucase("u_bwlist_4_16", 8, 8, [cA, cE], bw="4,16", note="= u_banks_i1f1_p22 but list")
+    )
+    out.append(
+        _ucase(
+            "u_offsets",
+            8,
+            8,
+            [cA, cE],
+            bw=4,
+            offsets=(123, 0, 7),
+            note="= u_banks_i1f1_p22 but offsets",
+        )
+    )
+    # 9. configurations SCALE-Sim rejects
+    out.append(
+        _ucase(
+            "u_err_sram0k", 8, 8, [cE], sram=(0, 1, 1), bw=4, note="0 kB SRAM", expect_error=True
+        )
+    )
+    out.append(
+        _ucase(
+            "u_err_bank_bw5_num2",
+            8,
+            8,
+            [cE],
+            bw=5,
+            inum=2,
+            note="bandwidth % banks != 0",
+            expect_error=True,
+        )
+    )
+    # 10. array shapes, tiny SRAMs
+    shapes = [(1, 1), (2, 7), (4, 4), (8, 16), (16, 8), (16, 16), (32, 32), (3, 5), (6, 1), (1, 4)]
+    for r, c in shapes:
+        out.append(_ucase(f"u_arr{r}x{c}_small", r, c, CONV_SMALL + [cE], bw=2))
+        out.append(_ucase(f"u_arr{r}x{c}_gemm", r, c, GEMM_A[:4], fmt="gemm", bw=3))
+    # 11. large SRAMs: no stalls expected
+    out.append(_ucase("u_32x32_sram256k", 32, 32, CONV_BIG32, sram=(256, 256, 256), bw=10))
+    # 12. multi-layer: does state carry across layers?
+    out.append(_ucase("u_multi_cA_cD_cA", 8, 8, [cA, cD, cA], bw=2))
+    out.append(_ucase("u_multi_cA_alone", 8, 8, [cA], bw=2))
+    # 13. depthwise (name contains DP)
+    out.append(
+        _ucase("u_depthwise_DP", 8, 8, ["conv_DP_10x10_k3_c3, 10, 10, 3, 3, 3, 4, 1,"], bw=2)
+    )
+    # 14. T = 1, Kr < rows, N < cols; repeated ifmap addresses
+    for r, c in ((8, 8), (16, 16)):
+        out.append(_ucase(f"u_edge_{r}x{c}", r, c, [CONV_B[4], CONV_B[3], CONV_U[0]], bw=1))
+    for r, c in ((4, 4), (8, 8)):
+        out.append(_ucase(f"u_dup_{r}x{c}", r, c, CONV_U[1:], bw=3))
+    # 15. odd SRAM sizes
+    for kb in (3, 5, 7):
+        out.append(_ucase(f"u_sram{kb}k", 8, 8, [cA, cD], sram=(kb, kb, kb), bw=2))
+    # 16. medium layers: real ResNet-50 rows (mlperf_Resnet50.csv) and scaled-down ones
+    out.append(
+        _ucase(
+            "um_r50_32x32_64k",
+            32,
+            32,
+            [
+                "CB2a_1, 56, 56, 1, 1, 64, 64, 1,",
+                "CB3a_1, 56, 56, 1, 1, 256, 128, 2,",
+                "CB5a_1, 14, 14, 1, 1, 1024, 512, 2,",
+            ],
+            sram=(64, 64, 64),
+            bw=10,
+            inum=10,
+            note="rows of mlperf_Resnet50.csv, 64 kB SRAMs, bandwidth 10",
+        )
+    )
+    mid = [
+        "s3x3_14x14_c64_n64, 14, 14, 3, 3, 64, 64, 1,",
+        "Conv1_crop, 64, 64, 7, 7, 3, 64, 2,",
+    ]
+    out.append(_ucase("um_32x32_16k", 32, 32, mid, sram=(16, 16, 16), bw=8))
+    out.append(_ucase("um_32x32_4k", 32, 32, mid, sram=(4, 4, 4), bw=4))
+    out.append(
+        _ucase(
+            "um_16x16_mixed",
+            16,
+            16,
+            [
+                "s3x3_7x7_c128_n64, 7, 7, 3, 3, 128, 64, 1,",
+                "s7x7_12x12_c3_n16, 12, 12, 7, 7, 3, 16, 1,",
+            ],
+            sram=(8, 4, 2),
+            bw=2,
+            ibw=16,
+            fbw=4,
+        )
+    )
+    return out
+
+
+def _random_user_cases(seed: int = 20250301) -> list[dict]:
+    """Seeded random USER runs: random SRAM sizes, bandwidths and bank counts per array."""
+    rng = random.Random(seed)
+    arrays = [
+        (1, 1), (2, 7), (4, 4), (8, 8), (8, 16), (16, 8),
+        (16, 16), (32, 32), (3, 5), (6, 1), (1, 4), (12, 6),
+    ]  # fmt: skip
+    sizes = [1, 1, 1, 2, 2, 3, 4, 6, 8, 16, 64]
+    bws = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 32, 64]
+    out = []
+    for rows, cols in arrays:
+        for run in range(3):
+            fmt = "gemm" if run == 2 else "conv"
+            layers = []
+            for i in range(4 if fmt == "conv" else 3):
+                if fmt == "conv":
+                    r = rng.choice([1, 2, 3, 5])
+                    s = r if rng.random() < 0.6 else rng.choice([1, 2, 3, 5])
+                    st = rng.choice([1, 1, 2, 3])
+                    h, w = rng.randint(r, r + 12), rng.randint(s, s + 12)
+                    c, k = rng.randint(1, 8), rng.randint(1, 24)
+                    layers.append(
+                        f"r{i}_{h}x{w}_k{r}x{s}_c{c}_n{k}_s{st}, "
+                        f"{h}, {w}, {r}, {s}, {c}, {k}, {st},"
+                    )
+                else:
+                    m, n, kk = rng.randint(1, 40), rng.randint(1, 40), rng.randint(1, 60)
+                    layers.append(f"rg{i}_m{m}_n{n}_k{kk}, {m}, {n}, {kk},")
+            sram = tuple(rng.choice(sizes) for _ in range(3))
+            ibw, fbw, obw = (rng.choice(bws) for _ in range(3))
+            inum = rng.choice([d for d in (1, 2, 4) if ibw % d == 0])
+            fnum = rng.choice([d for d in (1, 2, 4) if fbw % d == 0])
+            out.append(
+                _ucase(
+                    f"ur_{rows}x{cols}_{run}",
+                    rows,
+                    cols,
+                    layers,
+                    fmt=fmt,
+                    sram=sram,
+                    bw=obw,
+                    ibw=ibw,
+                    fbw=fbw,
+                    inum=inum,
+                    fnum=fnum,
+                    note=f"random USER sweep, seed {seed}",
+                )
+            )
+    return out
+
+
+def _random_user_cases_medium(seed: int = 20250302) -> list[dict]:
+    """Seeded random USER runs with medium layers on larger arrays, a wider range of SRAM sizes
+    and bandwidths (up to 512 words/cycle)."""
+    rng = random.Random(seed)
+    arrays = [(8, 8), (16, 16), (32, 32), (8, 32), (32, 8), (4, 16), (16, 4), (12, 20)]
+    sizes = [1, 2, 3, 4, 8, 16, 32]
+    bws = [1, 2, 4, 5, 8, 10, 16, 32, 64, 100, 512]
+    out = []
+    for rows, cols in arrays:
+        for run in range(3):
+            fmt = "gemm" if run == 2 else "conv"
+            layers = []
+            for i in range(3):
+                if fmt == "conv":
+                    r = rng.choice([1, 1, 3, 3, 5, 7])
+                    st = rng.choice([1, 1, 2])
+                    h = w = rng.randint(max(r, 6), 24)
+                    c, k = rng.randint(1, 24), rng.randint(4, 72)
+                    layers.append(
+                        f"m{i}_{h}x{w}_k{r}_c{c}_n{k}_s{st}, {h}, {w}, {r}, {r}, {c}, {k}, {st},"
+                    )
+                else:
+                    m, n, kk = rng.randint(8, 160), rng.randint(4, 90), rng.randint(8, 200)
+                    layers.append(f"mg{i}_m{m}_n{n}_k{kk}, {m}, {n}, {kk},")
+            sram = tuple(rng.choice(sizes) for _ in range(3))
+            ibw, fbw, obw = (rng.choice(bws) for _ in range(3))
+            out.append(
+                _ucase(
+                    f"urm_{rows}x{cols}_{run}",
+                    rows,
+                    cols,
+                    layers,
+                    fmt=fmt,
+                    sram=sram,
+                    bw=obw,
+                    ibw=ibw,
+                    fbw=fbw,
+                    inum=rng.choice([d for d in (1, 2, 4) if ibw % d == 0]),
+                    fnum=rng.choice([d for d in (1, 2, 4) if fbw % d == 0]),
+                    note=f"random USER sweep, medium layers, seed {seed}",
+                )
+            )
+    return out
+
+
+USER_CASES = _user_cases() + _random_user_cases() + _random_user_cases_medium()
+
+SUITES = {
+    "calc": (CASES, "cases.json"),
+    "user": (USER_CASES, "user_cases.json"),
+}
+
+
+
+CALC_DESCRIPTION = (
+    "Ground truth from SCALE-Sim v3 (weight-stationary). Per run: the exact .cfg text "
+    "(cfg_text) and the topology rows; per layer: the rows of COMPUTE_REPORT.csv, "
+    "BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv exactly as SCALE-Sim wrote them "
+    "(LayerID dropped, header names stripped)."
+)
 
 # Runs inside the SCALE-Sim venv.  Same as `python -m scalesim.scale -c CFG -t TOPO -l LAYOUT
 # -p OUT -i conv|gemm`, except that traces are not written (scale.py always writes them).
@@ -351,15 +745,27 @@ print(m.version('scalesim'), m.version('numpy'))
 import scalesim.scale_sim  # noqa
 """
 
+VENV_HELP = (
+    "Create one with:\n  python3 -m venv VENV\n"
+    f"  VENV/bin/pip install 'numpy==1.26.4' 'scalesim=={EXPECTED_VERSION}'\n"
+    "and pass it with --venv VENV or SCALESIM_VENV=VENV."
+)
+
+
+def resolve_venv(arg: Path | None) -> Path:
+    """The SCALE-Sim venv: --venv, else $SCALESIM_VENV; stop with a clear message otherwise."""
+    if arg is not None:
+        return arg
+    env = os.environ.get("SCALESIM_VENV", "").strip()
+    if env:
+        return Path(env)
+    sys.exit("ERROR: no SCALE-Sim venv given (use --venv DIR or set SCALESIM_VENV).\n" + VENV_HELP)
+
 
 def venv_python(venv: Path) -> Path:
     py = venv / "bin" / "python"
     if not py.exists():
-        sys.exit(
-            f"ERROR: SCALE-Sim venv not found: {py} does not exist.\n"
-            f"Create it with:\n  python3 -m venv {venv}\n"
-            f"  {venv}/bin/pip install 'numpy==1.26.4' 'scalesim=={EXPECTED_VERSION}'"
-        )
+        sys.exit(f"ERROR: SCALE-Sim venv not found: {py} does not exist.\n" + VENV_HELP)
     r = subprocess.run([str(py), "-c", PROBE], capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(
@@ -443,7 +849,7 @@ def run_case(py: Path, case: dict, scratch: Path) -> dict:
         shutil.rmtree(d)
     d.mkdir(parents=True)
     run_name = case["id"]
-    (d / "scale.cfg").write_text(CFG_TEMPLATE.format(run_name=run_name, **case["config"]))
+    (d / "scale.cfg").write_text(case["cfg_text"])
     (d / "topology.csv").write_text(
         case["topology_header"] + "\n" + "\n".join(case["topology_rows"]) + "\n"
     )
@@ -488,11 +894,11 @@ def run_case(py: Path, case: dict, scratch: Path) -> dict:
     return res
 
 
-def peer_resnet50() -> dict | None:
+def peer_resnet50(peer_dir: Path) -> dict:
     csv_path = DATA_DIR / "mlperf_Resnet50.csv"
-    js = PEER_DIR / "mlperf_Resnet50_32x32_ws.json"
+    js = peer_dir / PEER_FILE
     if not csv_path.exists() or not js.exists():
-        return None
+        sys.exit(f"ERROR: --peer: need {js} and {csv_path}")
     peer = json.loads(js.read_text())
     rows = [ln.strip() for ln in csv_path.read_text().splitlines()[1:] if ln.strip()]
     totals = peer["total_cycles_per_layer"]
@@ -521,44 +927,92 @@ def peer_resnet50() -> dict | None:
     }
 
 
+def _dump(doc: dict, suite: str) -> str:
+    if suite == "calc":  # the historical layout of cases.json
+        return json.dumps(doc, indent=1) + "\n"
+    # user suite: one line per key, one line per layer (compact, still diff-friendly)
+    parts = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in doc.items() if k != "cases"]
+    blocks = []
+    for case in doc["cases"]:
+        body = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in case.items() if k != "layers"]
+        if "layers" in case:
+            lines = ",\n".join("   " + json.dumps(L) for L in case["layers"])
+            body.append(f'  "layers": [\n{lines}\n  ]')
+        blocks.append(" {\n" + ",\n".join(body) + "\n }")
+    parts.append(' "cases": [\n' + ",\n".join(blocks) + "\n ]")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--venv", type=Path, default=DEFAULT_VENV)
-    ap.add_argument("--scratch", type=Path, default=DEFAULT_SCRATCH)
-    ap.add_argument("--out", type=Path, default=DATA_DIR / "cases.json")
+    ap.add_argument("--suite", choices=sorted(SUITES), default="calc")
+    ap.add_argument("--venv", type=Path, default=None, help="SCALE-Sim venv ($SCALESIM_VENV)")
+    ap.add_argument("--scratch", type=Path, default=None, help="default: a temporary directory")
+    ap.add_argument("--keep-scratch", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--out", type=Path, default=None, help="default: tests/data/scalesim_v3/...")
+    ap.add_argument("--peer", type=Path, default=None, help=f"directory holding {PEER_FILE}")
     ap.add_argument("--only", default="", help="run only cases whose id starts with this prefix")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
 
-    cases = [c for c in CASES if c["id"].startswith(args.only)]
+    suite_cases, default_name = SUITES[args.suite]
+    out_path = args.out or DATA_DIR / default_name
+    cases = [c for c in suite_cases if c["id"].startswith(args.only)]
     if args.list:
         for c in cases:
             print(f"{c['id']:32s} {len(c['topology_rows']):2d} rows  cost~{layer_cost(c):>10,d}")
-        print("total cost ~", f"{sum(layer_cost(c) for c in cases):,d}")
+        print(f"{len(cases)} cases, total cost ~ {sum(layer_cost(c) for c in cases):,d}")
         return
+    if not cases:
+        sys.exit(f"ERROR: no {args.suite} case id starts with {args.only!r}")
 
-    py = venv_python(args.venv)
+    py = venv_python(resolve_venv(args.venv))
     ver, npver = probe_versions(py)
+    old = json.loads(out_path.read_text()) if out_path.exists() else {}
+    if args.only and not old:
+        sys.exit(f"ERROR: --only updates an existing file, and {out_path} does not exist")
+
+    scratch = args.scratch
+    if scratch is None:
+        scratch = Path(tempfile.mkdtemp(prefix="scalesim_v3_"))
+    print(f"scratch directory: {scratch}", flush=True)
     results = []
     t_all = time.time()
-    for c in cases:
-        res = run_case(py, c, args.scratch)
-        status = (
-            "ERROR " + " ".join(res["error"])
-            if "error" in res
-            else " ".join(str(L["compute_report"]["Total Cycles"]) for L in res["layers"])
-        )
-        print(f"{c['id']:32s} {res['wall_s']:7.2f}s  {status}", flush=True)
-        results.append(res)
+    try:
+        for c in cases:
+            res = run_case(py, c, scratch)
+            status = (
+                "ERROR " + " ".join(res["error"])
+                if "error" in res
+                else " ".join(
+                    f"{L['compute_report']['Total Cycles']}"
+                    + (f"/{L['compute_report']['Stall Cycles']}" if args.suite == "user" else "")
+                    for L in res["layers"]
+                )
+            )
+            print(f"{c['id']:32s} {res['wall_s']:7.2f}s  {status}", flush=True)
+            results.append(res)
+    finally:
+        if args.scratch is None and not args.keep_scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     total_wall = time.time() - t_all
 
+    if args.only:  # replace the re-run cases, keep everything else
+        new = {r["id"]: r for r in results}
+        merged = [new.pop(c["id"], None) for c in old.get("cases", [])]
+        merged = [m if m is not None else c for m, c in zip(merged, old["cases"], strict=True)]
+        merged += list(new.values())
+        order = {c["id"]: i for i, c in enumerate(suite_cases)}
+        merged.sort(key=lambda r: order.get(r["id"], len(order)))
+        results = merged
+        total_wall = sum(r.get("wall_s", 0.0) for r in results)
+
     doc = {
-        "description": "Ground truth from SCALE-Sim v3 (weight-stationary). Per layer: the rows of "
-        "COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv "
-        "exactly as SCALE-Sim wrote them (LayerID dropped, header names stripped).",
-        "generated_by": "benchmarks/scalesim_gen.py",
+        "description": CALC_DESCRIPTION,
+        "generated_by": "benchmarks/scalesim_gen.py"
+        + ("" if args.suite == "calc" else f" --suite {args.suite}"),
         "scalesim_version": ver,
         "numpy_version": npver,
         "python_version_scalesim_venv": subprocess.run(
@@ -568,14 +1022,32 @@ def main() -> None:
         ).stdout.strip(),
         "total_wall_s": round(total_wall, 1),
         "cases": results,
-        "peer_resnet50": peer_resnet50(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    if args.suite == "user":
+        doc["description"] = (
+            "Ground truth from SCALE-Sim v3 (weight-stationary), InterfaceBandwidth USER. Per run: "
+            "the exact .cfg text (cfg_text), the topology rows, and per layer the rows of "
+            "COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv exactly as "
+            "SCALE-Sim wrote them (LayerID dropped, header names stripped). Runs SCALE-Sim "
+            "rejects carry 'error' (last line of its stderr) instead of 'layers'."
+        )
+    if args.suite == "calc":
+        if args.peer is not None:
+            doc["peer_resnet50"] = peer_resnet50(args.peer)
+        else:
+            doc["peer_resnet50"] = old.get("peer_resnet50")
+            if doc["peer_resnet50"] is None:
+                print("note: no --peer and no earlier peer_resnet50 entry: left empty")
+    if old and args.only:  # keep the recorded versions if they did not change
+        for k in ("scalesim_version", "numpy_version", "python_version_scalesim_venv"):
+            if old.get(k) not in (None, doc[k]):
+                print(f"WARNING: {k} was {old[k]}, now {doc[k]}", file=sys.stderr)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(_dump(doc, args.suite))
     n_layers = sum(len(r.get("layers", [])) for r in results)
     n_err = sum("error" in r for r in results)
     print(
-        f"wrote {args.out}: {len(results)} cases, {n_layers} layers, {n_err} errors, "
+        f"wrote {out_path}: {len(results)} cases, {n_layers} layers, {n_err} errors, "
         f"{total_wall:.0f} s"
     )
 

@@ -1,0 +1,154 @@
+"""SCALE-Sim's memory model (``ewssim.hw.scalesim_mem``) equals SCALE-Sim v3 itself.
+
+Every recorded run of tests/data/scalesim_v3 (produced by running scalesim==3.0.0, see the
+README there) is rebuilt the way a user would give it to ewssim: its ``.cfg`` text through
+``load_scalesim_cfg`` and its topology rows through ewssim's topology parser.  Then, layer by
+layer, exactly:
+
+* USER runs (user_cases.json and the USER runs of cases.json): COMPUTE_REPORT "Total Cycles",
+  "Stall Cycles", "Total Cycles (incl. prefetch)" and all 18 DETAILED_ACCESS_REPORT columns;
+* CALC runs (cases.json): the same columns (stalls 0).
+
+A depthwise (``DP``) row is one ewssim layer and one report row per channel in SCALE-Sim.
+Also: layers SCALE-Sim cannot run are refused naming the field, and ewssim layers that are the
+same SCALE-Sim layer (a linear layer and a GEMM row, a grouped layer and its groups) give the
+same result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from ewssim.config import ScaleSimConfig
+from ewssim.config.scalesim_cfg import load_scalesim_cfg
+from ewssim.errors import InputError
+from ewssim.hw.scalesim_mem import scalesim_layer
+from ewssim.workload import parse_topology_text
+from ewssim.workload.layers import Layer
+
+DATA = Path(__file__).parent / "data" / "scalesim_v3"
+DOCS = {name: json.loads((DATA / name).read_text()) for name in ("cases.json",
+                                                                 "user_cases.json")}
+
+
+def _runs(interface: str):
+    return [pytest.param(case, id=f"{name}:{case['id']}")
+            for name, doc in DOCS.items() for case in doc["cases"]
+            if case["config"]["interface_bandwidth"] == interface and "error" not in case]
+
+
+USER_RUNS, CALC_RUNS = _runs("USER"), _runs("CALC")
+
+
+def _layers(case: dict):
+    """The run's layers through ewssim's topology parser, one row at a time (a run may repeat
+    a layer name, which SCALE-Sim allows and an ewssim topology does not)."""
+    for i, row in enumerate(case["topology_rows"]):
+        text = case["topology_header"] + "\n" + row + "\n"
+        (layer,) = parse_topology_text(text, source=f"{case['id']}.csv row {i + 1}").layers
+        yield layer
+
+
+def _check_run(case: dict, tmp_path: Path, interface: str) -> None:
+    cfg = tmp_path / f"{case['id']}.cfg"
+    cfg.write_text(case["cfg_text"])
+    arch = load_scalesim_cfg(cfg)
+    assert arch.scalesim.interface == interface
+    assert (arch.array.rows, arch.array.cols) == (case["config"]["array_rows"],
+                                                  case["config"]["array_cols"])
+    recorded = iter(case["layers"])
+    for layer in _layers(case):
+        res = scalesim_layer(layer, arch.array.rows, arch.array.cols, arch.scalesim)
+        # SCALE-Sim writes one report row per run: per channel for a depthwise (DP) row
+        rows = [next(recorded) for _ in range(res.runs)]
+        names = [layer.name] if res.runs == 1 else [f"{layer.name}Channel_{i}"
+                                                    for i in range(res.runs)]
+        assert [r["name"] for r in rows] == names
+        got = {"Total Cycles": res.row_total_cycles, "Stall Cycles": res.row_stall_cycles,
+               "Total Cycles (incl. prefetch)": res.total_cycles_incl_prefetch,
+               **res.access.as_report()}
+        for rec in rows:
+            want = {**rec["compute_report"], **rec["detailed_access_report"]}
+            assert got == {k: want[k] for k in got}, (case["id"], rec["name"])
+        assert res.total_cycles == sum(r["compute_report"]["Total Cycles"] for r in rows)
+        assert res.stall_cycles == sum(r["compute_report"]["Stall Cycles"] for r in rows)
+    assert next(recorded, None) is None  # every recorded row was compared
+
+
+@pytest.mark.parametrize("case", USER_RUNS)
+def test_user_mode_equals_scalesim(case, tmp_path):
+    _check_run(case, tmp_path, "user")
+
+
+@pytest.mark.parametrize("case", CALC_RUNS)
+def test_calc_mode_access_counts_equal_scalesim(case, tmp_path):
+    _check_run(case, tmp_path, "calc")
+
+
+def test_the_recorded_data_is_all_used():
+    """435 USER layers (166 + 7 of them stall) and 281 CALC layers: nothing is skipped."""
+    def layers(runs):
+        return [la for p in runs for la in p.values[0]["layers"]]
+
+    user, calc = layers(USER_RUNS), layers(CALC_RUNS)
+    assert (len(user), len(calc)) == (435, 281)
+    assert sum(la["compute_report"]["Stall Cycles"] > 0 for la in user) == 173
+    errors = [c["id"] for doc in DOCS.values() for c in doc["cases"] if "error" in c]
+    assert errors == ["u_err_sram0k", "u_err_bank_bw5_num2"]  # test_scalesim_cfg refuses them
+
+
+# ----------------------------------------------------------------------------- other layers
+def _conv(**kw) -> Layer:
+    base = dict(name="c", kind="conv", in_h=12, in_w=12, in_c=4, out_c=8, kernel_h=3,
+                kernel_w=3, ceil_mode=True)
+    return Layer(**{**base, **kw})
+
+
+USER_SMALL = ScaleSimConfig(interface="user", ifmap_sram_kb=1, filter_sram_kb=1,
+                            ofmap_sram_kb=1, ifmap_bandwidth=2, filter_bandwidth=3,
+                            ofmap_bandwidth=1, ifmap_banks=1, filter_banks=1)
+
+
+@pytest.mark.parametrize("kw, fld", [
+    (dict(pad_h=1, pad_w=1), "pad_h"),
+    (dict(dil_w=2), "dil_w"),
+    (dict(stride_h=2), "stride_w"),
+    (dict(stride_h=2, stride_w=2, ceil_mode=False), "ceil_mode"),  # (12 - 3) / 2 rounded down
+    (dict(batch=2), "batch"),
+])
+def test_layers_scalesim_cannot_run_are_refused_naming_the_field(kw, fld):
+    with pytest.raises(InputError) as exc:
+        scalesim_layer(_conv(**kw), 8, 8, USER_SMALL)
+    assert exc.value.field == fld and "\n" not in str(exc.value)
+
+
+def test_user_bandwidth_must_be_a_multiple_of_the_banks():
+    sc = dataclasses.replace(USER_SMALL, ifmap_bandwidth=5, ifmap_banks=2)
+    with pytest.raises(InputError) as exc:
+        scalesim_layer(_conv(), 8, 8, sc)
+    assert exc.value.field == "scalesim.ifmap_bandwidth"
+    assert scalesim_layer(_conv(), 8, 8, dataclasses.replace(sc, interface="calc"))
+
+
+def test_same_scalesim_layer_same_result():
+    """A rounded-down output equal to the rounded-up one, a linear layer or matmul head and the
+    GEMM row SCALE-Sim would get, a grouped layer and its groups run one by one."""
+    def run(layer, sc=USER_SMALL):
+        return scalesim_layer(layer, 8, 4, sc)
+
+    assert run(_conv(in_h=13, in_w=13, stride_h=2, stride_w=2, ceil_mode=False)) == run(
+        _conv(in_h=13, in_w=13, stride_h=2, stride_w=2))
+    gemm = run(parse_topology_text("Layer, M, N, K,\ng, 20, 7, 30,\n").layers[0])
+    assert gemm.row_stall_cycles > 0
+    assert run(Layer(name="l", kind="linear", in_h=4, in_w=5, in_c=30, out_c=7)) == gemm
+    heads = run(Layer(name="m", kind="matmul", in_h=20, in_w=1, in_c=30, out_c=7, batch=3))
+    assert (heads.runs, heads.total_cycles, heads.stall_cycles, heads.access) == (
+        3, 3 * gemm.total_cycles, 3 * gemm.stall_cycles, gemm.access)
+    grouped = run(_conv(in_c=6, out_c=10, groups=2))
+    one = run(_conv(in_c=3, out_c=5))
+    assert (grouped.runs, grouped.total_cycles, grouped.stall_cycles, grouped.access) == (
+        2, 2 * one.total_cycles, 2 * one.stall_cycles, one.access)
