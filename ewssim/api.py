@@ -41,6 +41,7 @@ from ewssim.dataflow.base import TRAFFIC_UNITS
 from ewssim.energy import EFFICIENCY_COLUMNS, ENERGY_COLUMNS, EnergyModel
 from ewssim.engine.sim import LayerResult, Progress
 from ewssim.engine.sim import simulate as _simulate
+from ewssim.engine.stalls import CAUSES as STALL_CAUSES
 from ewssim.errors import InputError
 from ewssim.tech import TechTable
 from ewssim.tech import load as load_tech
@@ -56,12 +57,15 @@ SUM_COLUMNS = {
 }
 #: every counter column of the run table, in order: the derived sums, then each Traffic field
 TRAFFIC_COLUMNS = [*SUM_COLUMNS, *TRAFFIC_FIELDS]
+#: stall cycles by cause (docs/model-reference.md §4): they add up to stall_cycles
+STALL_COLUMNS = [f"stall_{c}_cycles" for c in STALL_CAUSES]
 #: the unit of every numeric column of the run table and of the totals
 COLUMN_UNITS: dict[str, str] = {
     "M": "output pixels", "Kr": "reduction elements", "N": "output channels",
     "compute_cycles": "cycles", "stall_cycles": "cycles", "total_cycles": "cycles",
     "macs": "MACs", "utilization": "fraction of physical PE-cycles", "tiles": "tiles",
     "weight_load_cycles": "cycles", **dict.fromkeys(SUM_COLUMNS, "B"), **TRAFFIC_UNITS,
+    **{f"stall_{c}_cycles": "cycles" for c in STALL_CAUSES},
     **{c: "pJ" for c in ENERGY_COLUMNS}, **dict.fromkeys(EFFICIENCY_COLUMNS, "TOPS/W"),
     "area_mm2": "mm2", "runtime_ms": "ms",
 }
@@ -248,6 +252,8 @@ def _row(r: LayerResult, hw: Hardware, em: EnergyModel | None = None) -> dict:
         "weight_load_cycles": int(r.mapping.schedule.load_cycles.sum()),
         "mapping": r.mapping.name,
     }
+    for cause in STALL_CAUSES:
+        row[f"stall_{cause}_cycles"] = int(r.stalls.get(cause, 0))
     counts = t.as_dict()
     for col, parts in SUM_COLUMNS.items():
         row[col] = sum(counts[p] for p in parts)
@@ -297,7 +303,7 @@ class RunResult:
                      "array": f"{self.arch.array.rows}x{self.arch.array.cols}",
                      "layers": len(df)}
         for c in ["compute_cycles", "stall_cycles", "total_cycles", "macs", "tiles",
-                  "weight_load_cycles", *TRAFFIC_COLUMNS]:
+                  "weight_load_cycles", *STALL_COLUMNS, *TRAFFIC_COLUMNS]:
             tot[c] = int(df[c].sum())
         pes = self.hw.physical_pes
         tot["utilization"] = (tot["executed_macs"] / (tot["total_cycles"] * pes)
@@ -363,12 +369,15 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
              progress: Progress | None = None,
              formats: dict[str, LayerFormat] | None = None,
              compressed: str | Path | None = None, weights: str = "analytic",
-             tech: str | Path | TechTable | None = None) -> RunResult:
+             tech: str | Path | TechTable | None = None,
+             mapping: str | dict[str, str] | None = None) -> RunResult:
     """Simulate ``workload`` on ``arch`` (checked again, whatever made it).  A compressed
     architecture takes its per-layer weight formats from ``formats``, else from
     :func:`weight_formats` (``compressed`` / ``weights``).  Energy and area are priced
     afterwards from the engine's counts with the technology table ``tech`` (default: 40 nm,
-    :mod:`ewssim.tech`)."""
+    :mod:`ewssim.tech`).  ``mapping`` pins the mapping candidate of every layer (a name such
+    as ``stream``) or of some layers (layer name -> candidate name); the notes column says
+    which was chosen and why."""
     a = load_arch(arch, array=array, overrides=overrides)
     net = load_workload(workload)
     how = "given formats"
@@ -377,7 +386,8 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
     hw = resolve(a)
     t = load_tech(tech)
     em = EnergyModel(hw, t)  # built first: a bad table fails before the engine runs
-    results = _simulate(net, hw, progress=progress, formats=formats, flow=dataflow_of(a))
+    results = _simulate(net, hw, progress=progress, formats=formats, flow=dataflow_of(a),
+                        mapping=mapping)
     df = pd.DataFrame([_row(r, hw, em) for r in results])
     return RunResult(arch=a, network=net, layers=df, results=results, tech=t, weights=how,
                      hardware=hw)

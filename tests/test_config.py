@@ -83,7 +83,8 @@ def test_any_valid_config_round_trips(tmp_path_factory, rows, cols, wrf, ideal, 
     arch = config.ArchConfig(
         array=config.ArrayConfig(rows=rows, cols=cols, wrf_depth=wrf),
         memory=config.MemoryConfig(ideal=ideal, l1_weight_bytes=2 * rows * cols,
-                                   l1_double_buffer=db))
+                                   l1_double_buffer=db,
+                                   l2_bytes=max(1024 * 1024, 8 * rows * cols)))
     path = tmp_path_factory.mktemp("c") / "a.toml"
     path.write_text(config.to_toml(arch))
     assert config.load(str(path)) == config.validate(arch)

@@ -31,7 +31,8 @@ def _cache(tmp_path, monkeypatch):
 
 
 def _arch(preset, **weights):
-    a = config.PRESETS[preset].with_array(16, 16)
+    """16x16, k = 16, and DRAM bursts of one byte, so that DRAM bytes are the payload."""
+    a = config.PRESETS[preset].with_array(16, 16).replace("memory.dram_burst_bytes", 1)
     return config.validate(dataclasses.replace(
         a, weights=dataclasses.replace(a.weights, **{"k": 16, **weights})))
 
@@ -46,7 +47,7 @@ def test_analytic_format_equals_compressed_synthetic(net, preset):
 
 
 def test_int8_presets_carry_weight_columns(net):
-    t = api.simulate("ews", net).totals
+    t = api.simulate(_arch("ews"), net).totals
     assert t["crf_reads"] == 0 and t["lzc_decodes"] == 0
     assert t["dram_weight_read_bytes"] == t["l2_weight_read_bytes"] == t["int8_weight_bytes"]
     assert t["executed_macs"] == t["macs"]
@@ -97,7 +98,8 @@ def test_replay_compressed_dir_and_mismatches(tmp_path, net, capsys):
     assert main(["compress", "--workload", str(topo), "--method", "mvq", "--nm", "1:4",
                  "--k", "16", "--d", "8", "--out", str(out)]) == 0
     arch = tmp_path / "mvq.toml"
-    arch.write_text('preset = "mvq"\n[array]\nrows = 16\ncols = 16\n[weights]\nk = 16\n')
+    arch.write_text('preset = "mvq"\n[array]\nrows = 16\ncols = 16\n[weights]\nk = 16\n'
+                    '[memory]\ndram_burst_bytes = 1\n')
     capsys.readouterr()
     assert main(["run", "--arch", str(arch), "--workload", str(topo), "--compressed", str(out),
                  "--json"]) == 0

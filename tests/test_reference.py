@@ -12,14 +12,13 @@ import dataclasses
 
 import numpy as np
 import pytest
-from helpers import build_schedule, plan
+from helpers import build_schedule, hand_hw, plan, reference, reference_of
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ewssim.config import PRESETS, ArchConfig
-from ewssim.dataflow import resolve
 from ewssim.engine.functional import conv2d_reference, random_operands, run_functional
-from ewssim.engine.reference import ReferenceSimError, simulate
+from ewssim.engine.reference import ReferenceSimError
 from ewssim.hw.array import schedule_cycles, schedule_times
 from ewssim.workload.layers import Layer
 
@@ -50,15 +49,9 @@ def _bytes(count: int, bits: int) -> int:
 
 
 def run_reference(layer: Layer, arch: ArchConfig, seed: int = 0):
-    hw = resolve(arch)
     mapping = plan(layer, arch)
-    s = mapping.schedule
     x, w = random_operands(layer, seed)
-    in_prf = mapping.psums_in_prf
-    r = simulate(layer, s, x, w, wrf_depth=arch.array.wrf_depth, double_buffer=s.double_buffer,
-                 psums_in_prf=in_prf, prf_depth=arch.array.prf_depth, load_mode=hw.load_mode,
-                 drain_full_width=hw.drain_full_width)
-    return mapping, x, w, r
+    return mapping, x, w, reference_of(mapping, arch, x, w)
 
 
 def check_case(layer: Layer, arch: ArchConfig, seed: int = 0):
@@ -201,9 +194,9 @@ def test_reference_matches_any_schedule(layer, rows, cols, taps, chunk, wrf, db,
                        drain_full_width=full_width)
     assume(schedule_cycles(s) <= MAX_CYCLES)
     x, w = random_operands(layer, seed)
-    r = simulate(layer, s, x, w, wrf_depth=wrf, double_buffer=db, line_cycles=line_cycles,
-                 load_mode=mode, drain_full_width=full_width, psums_in_prf=chunk is not None,
-                 prf_depth=chunk)
+    hw = hand_hw(rows, cols, wrf=wrf, db=db, mode=mode, full_width=full_width)
+    r = reference(layer, hw.layer(None), x, w, chunk=chunk, psums_in_prf=chunk is not None,
+                  taps=taps, line_cycles=line_cycles)
     starts, total = schedule_times(s)
     assert r.cycles == schedule_cycles(s) == total
     assert np.array_equal(r.starts, starts)
@@ -218,7 +211,8 @@ def test_rows_mode_is_never_double_buffered():
                        double_buffer=True, load_mode="rows")
     assert not s.double_buffer
     x, w = random_operands(layer, 0)
-    r = simulate(layer, s, x, w, wrf_depth=2, double_buffer=False, load_mode="rows")
+    hw = hand_hw(2, 4, wrf=2, db=True, mode="rows")
+    r = reference(layer, hw.layer(None), x, w, taps=1)
     assert r.cycles == schedule_cycles(s)
 
 
@@ -269,8 +263,8 @@ def test_rows_mode_full_width_scalesim_formula():
     s = build_schedule(layer, rows=L, cols=H, taps=1, chunk=None, wrf_depth=1,
                        double_buffer=False, load_mode="rows", drain_full_width=True)
     x, w = random_operands(layer, 5)
-    r = simulate(layer, s, x, w, wrf_depth=1, double_buffer=False, load_mode="rows",
-                 drain_full_width=True)
+    hw = hand_hw(L, H, wrf=1, db=False, mode="rows", full_width=True)
+    r = reference(layer, hw.layer(None), x, w, taps=1)
     T = layer.out_h * layer.out_w
     assert r.cycles == schedule_cycles(s) == len(s) * (2 * L + H + T - 2)
     assert np.array_equal(r.starts, schedule_times(s)[0])
@@ -283,7 +277,8 @@ def test_line_cycles_slower_loader():
         s = build_schedule(layer, rows=6, cols=4, taps=3, chunk=None, wrf_depth=9,
                            double_buffer=db, line_cycles=3)
         x, w = random_operands(layer, 2)
-        r = simulate(layer, s, x, w, wrf_depth=9, double_buffer=db, line_cycles=3)
+        r = reference(layer, hand_hw(6, 4, wrf=9, db=db).layer(None), x, w, taps=3,
+                      line_cycles=3)
         assert r.cycles == schedule_cycles(s)
         assert np.array_equal(r.starts, schedule_times(s)[0])
         assert np.array_equal(r.output, conv2d_reference(x, w, layer))
@@ -291,31 +286,34 @@ def test_line_cycles_slower_loader():
 
 # ----------------------------------------------------------------------------- hazards
 
-def _three_set_schedule():
+def _three_sets():
     """3 reduction folds on 2 WRF slots with double buffering: tile 2 evicts tile 0's set."""
     layer = Layer("c", "conv", 6, 6, 6, 2, kernel_h=1, kernel_w=1)
     s = build_schedule(layer, rows=2, cols=2, taps=1, chunk=None, wrf_depth=2,
                        double_buffer=True)
     assert list(s.release) == [-1, -1, 1] and s.double_buffer
-    return layer, s
+    return layer, hand_hw(2, 2, wrf=2, db=True).layer(None)
 
 
 def test_early_release_overwrites_weights_in_use():
-    layer, s = _three_set_schedule()
+    """The reference plans its own WRF slots; told to load tile 2 without waiting for tile 1 to
+    start, it finds the weights overwritten while in use."""
+    layer, lhw = _three_sets()
     x, w = random_operands(layer, 0)
-    simulate(layer, s, x, w, wrf_depth=2, double_buffer=True)   # fine as scheduled
-    bad = dataclasses.replace(s, release=np.array([-1, -1, -1]))
-    with pytest.raises(ReferenceSimError, match="differs|waits"):
-        simulate(layer, bad, x, w, wrf_depth=2, double_buffer=True)
-    with pytest.raises(ReferenceSimError, match="not resident"):
-        simulate(layer, bad, x, w, wrf_depth=2, double_buffer=True, check_schedule=False)
+    r = reference(layer, lhw, x, w, taps=1)                 # fine as planned
+    assert np.array_equal(r.output, conv2d_reference(x, w, layer))
+
+    def early(plan):
+        plan.tiles[2].release = -1
+    with pytest.raises(ReferenceSimError, match="does not hold"):
+        reference(layer, lhw, x, w, taps=1, tamper=early)
 
 
 def test_missing_load_is_not_resident():
-    layer, s = _three_set_schedule()
+    layer, lhw = _three_sets()
     x, w = random_operands(layer, 0)
-    bad = dataclasses.replace(s, load_cycles=np.array([2, 2, 0]))
-    with pytest.raises(ReferenceSimError, match="loads"):
-        simulate(layer, bad, x, w, wrf_depth=2, double_buffer=True)
-    with pytest.raises(ReferenceSimError, match="not resident"):
-        simulate(layer, bad, x, w, wrf_depth=2, double_buffer=True, check_schedule=False)
+
+    def skip(plan):
+        plan.tiles[2].load = False
+    with pytest.raises(ReferenceSimError, match="does not hold"):
+        reference(layer, lhw, x, w, taps=1, tamper=skip)

@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from helpers import build_schedule, plan
+from helpers import build_schedule, hand_hw, ideal, plan, reference, reference_of
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +24,7 @@ from ewssim.compress import compress_layer
 from ewssim.compress.layer import CompressedLayer
 from ewssim.compress.plan import LayerFormat
 from ewssim.config import PRESETS, ArchConfig, validate
+from ewssim.dataflow import resolve
 from ewssim.engine.functional import (
     check_functional,
     conv2d_reference,
@@ -31,7 +32,7 @@ from ewssim.engine.functional import (
     random_operands,
     run_functional,
 )
-from ewssim.engine.reference import ReferenceSimError, simulate
+from ewssim.engine.reference import ReferenceSimError
 from ewssim.errors import EwssimError
 from ewssim.hw.array import schedule_cycles, schedule_times
 from ewssim.hw.loader import WeightLoader
@@ -100,10 +101,7 @@ def run_case(layer: Layer, arch: ArchConfig, seed: int = 0, cl: CompressedLayer 
     s = mapping.schedule
     x, _ = random_operands(layer, seed)
     loader = None if cl.format.int8 else own_loader(cl, arch, s.logical_rows)
-    r = simulate(layer, s, x, cl, wrf_depth=arch.array.wrf_depth,
-                 double_buffer=arch.dataflow.wrf_double_buffer,
-                 psums_in_prf=mapping.psums_in_prf, prf_depth=arch.array.prf_depth,
-                 loader=loader)
+    r = reference_of(mapping, arch, x, cl, loader=loader)
     return cl, fmt, mapping, x, r
 
 
@@ -317,11 +315,9 @@ def test_loader_fault_shows_in_outputs(use, fault):
     x, _ = random_operands(layer, 1)
     good = own_loader(cl, arch, s.logical_rows)
     bad = fault(good.crf, cl.format)
-    kw = dict(wrf_depth=arch.array.wrf_depth, double_buffer=s.double_buffer,
-              psums_in_prf=mapping.psums_in_prf, prf_depth=arch.array.prf_depth)
     want = conv2d_reference(x, cl.decode()[0], layer)
-    assert np.array_equal(simulate(layer, s, x, cl, loader=good, **kw).output, want)
-    assert not np.array_equal(simulate(layer, s, x, cl, loader=bad, **kw).output, want)
+    assert np.array_equal(reference_of(mapping, arch, x, cl, loader=good).output, want)
+    assert not np.array_equal(reference_of(mapping, arch, x, cl, loader=bad).output, want)
 
 
 def test_loader_position_outside_mux_group_raises():
@@ -333,30 +329,28 @@ def test_loader_position_outside_mux_group_raises():
     layer = Layer("fc", "linear", 1, 2, 16, 2)
     arch = make_arch("mvq", rows=8, cols=4, d=8, k=4, nm=(1, 4), use="throughput")
     cl = compress(layer, arch)
-    s = plan(layer, arch, LayerFormat.from_compressed(cl)).schedule
+    mapping = plan(layer, arch, LayerFormat.from_compressed(cl))
     x, _ = random_operands(layer, 0)
-    good = own_loader(cl, arch, s.logical_rows)
+    good = own_loader(cl, arch, mapping.schedule.logical_rows)
     bad = Shifted(good.crf, cl.format)
     with pytest.raises(ReferenceSimError, match="outside the PE's 4-group"):
-        simulate(layer, s, x, cl, loader=bad, wrf_depth=9, double_buffer=s.double_buffer)
+        reference_of(mapping, arch, x, cl, loader=bad)
 
 
 def test_line_time_too_short_for_the_crf_ports_raises():
-    """A schedule built with one cycle per line while the CRF has 1 port for 2 sub-vectors."""
+    """One cycle per line while the CRF has 1 port for 2 sub-vectors."""
     layer = Layer("fc", "linear", 1, 2, 16, 2)
     arch = make_arch("ews-cm", rows=16, cols=4, d=8, k=4, nm=(1, 4), ports=1)
     cl = compress(layer, arch)
+    lhw = resolve(ideal(arch)).layer(cl.format)
     loader = own_loader(cl, arch, 16)
-    s = build_schedule(layer, rows=16, cols=4, taps=1, chunk=None, wrf_depth=9,
-                       double_buffer=True, line_cycles=1, load_latency=loader.latency)
     x, _ = random_operands(layer, 0)
     with pytest.raises(ReferenceSimError, match="cannot be read by 1 CRF port"):
-        simulate(layer, s, x, cl, loader=loader, line_cycles=1, wrf_depth=9,
-                 double_buffer=True)
+        reference(layer, lhw, x, cl, loader=loader, line_cycles=1)
     # with the loader's own line time (2 cycles) it runs, and agrees with a schedule built so
     s2 = build_schedule(layer, rows=16, cols=4, taps=1, chunk=None, wrf_depth=9,
                         double_buffer=True, line_cycles=2, load_latency=loader.latency)
-    r = simulate(layer, s2, x, cl, loader=loader, wrf_depth=9, double_buffer=True)
+    r = reference(layer, lhw, x, cl, loader=loader)
     assert r.cycles == schedule_cycles(s2)
 
 
@@ -368,8 +362,8 @@ def test_explicit_per_tile_line_cycles_and_latency():
                        double_buffer=True, line_cycles=lambda r: 1 + (r > 3), load_latency=3)
     x, w = random_operands(layer, 2)
     per_tile = 1 + (s.used_rows > 3)
-    r = simulate(layer, s, x, w, wrf_depth=6, double_buffer=True, line_cycles=per_tile,
-                 load_latency=3)
+    r = reference(layer, hand_hw(4, 3, wrf=6, db=True).layer(None), x, w, taps=3,
+                  line_cycles=per_tile, load_latency=3)
     starts, total = schedule_times(s)
     assert r.cycles == total and np.array_equal(r.starts, starts)
     assert np.array_equal(r.output, conv2d_reference(x, w, layer))
@@ -417,6 +411,5 @@ def test_crf_reload_bytes_with_two_codebook_groups():
     s = mapping.schedule
     loader = own_loader(cl, arch, s.logical_rows)
     x, _ = random_operands(layer, 0)
-    simulate(layer, s, x, cl, loader=loader, wrf_depth=arch.array.wrf_depth,
-             double_buffer=s.double_buffer, psums_in_prf=mapping.psums_in_prf)
+    reference_of(mapping, arch, x, cl, loader=loader)
     assert loader.crf.counters.reload_bytes == mapping.traffic.crf_reload_bytes == 2 * 8 * 8

@@ -33,7 +33,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from helpers import forced_mapping, plan
+from helpers import forced_mapping, plan, reference_of
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -52,7 +52,7 @@ from ewssim.engine.functional import (
     random_operands,
     run_functional,
 )
-from ewssim.engine.reference import ReferenceSimError, simulate
+from ewssim.engine.reference import ReferenceSimError
 from ewssim.errors import EwssimError
 from ewssim.hw.array import schedule_cycles, schedule_times
 from ewssim.workload.layers import Layer, Network
@@ -151,10 +151,7 @@ def check_case(layer: Layer, arch: ArchConfig, x: np.ndarray, seed: int, *,
                exact_macs: bool | None = None, chunk: int = 0):
     cl, fmt, w_run, w_dec, mapping, act, density = run_case(layer, arch, x, seed, chunk)
     s, t, dd = mapping.schedule, mapping.traffic, arch.data
-    r = simulate(layer, s, x, w_run, wrf_depth=arch.array.wrf_depth,
-                 double_buffer=arch.dataflow.wrf_double_buffer,
-                 psums_in_prf=mapping.psums_in_prf, prf_depth=arch.array.prf_depth,
-                 act_dbb=act)
+    r = reference_of(mapping, arch, x, w_run)
     # timing
     starts, total = schedule_times(s)
     assert r.cycles == schedule_cycles(s) == total
@@ -438,27 +435,16 @@ def test_check_functional_dbb_and_aw():
 
 # ----------------------------------------------------------------------------- faults
 
-def test_aw_refuses_inconsistent_schedules():
+def test_aw_refuses_what_a_tensor_pe_cannot_run():
     layer = Layer("fc", "linear", 1, 3, 16, 3)
     arch = make_arch("s2ta-aw", rows=8, cols=4, nm=(4, 8), nnz=2, wrf=4)
     x = make_input(layer, "random", 0, zeros=0.0, bz=8)
     cl, fmt, w_run, _, mapping, act, _ = run_case(layer, arch, x, 0)
-    s = mapping.schedule
-    kw = dict(wrf_depth=4, double_buffer=False)
-    with pytest.raises(ReferenceSimError, match="NNZ_a = 3"):
-        simulate(layer, s, x, cl, act_dbb=(8, 3), **kw)
-    with pytest.raises(ReferenceSimError, match="defined only for time-unrolled"):
-        simulate(layer, s, x, cl, **kw)
+    assert mapping.lhw.time_unrolled
     with pytest.raises(ReferenceSimError, match="needs >= 4 cycles"):
-        simulate(layer, s, x, cl, act_dbb=act, line_cycles=1, **kw)
-    with pytest.raises(ReferenceSimError, match="wrf_depth 3 < NNZ_w = 4"):
-        simulate(layer, s, x, cl, act_dbb=act, wrf_depth=3, double_buffer=False)
-    # an activation block other than the weight block M: no tensor PE behaviour defined
-    # (config validation accepts activations.block != M today; the reference refuses)
-    with pytest.raises(ReferenceSimError, match="one weight block of BZ = 4"):
-        simulate(layer, s, x, cl, act_dbb=(4, 2), **kw)
+        reference_of(mapping, arch, x, cl, line_cycles=1)
     with pytest.raises(ReferenceSimError, match="only with pruned dbb weights"):
-        simulate(layer, s, x, cl.decode()[0], act_dbb=act, **kw)
+        reference_of(mapping, arch, x, cl.decode()[0])
 
 
 def test_aw_wrong_weight_position_shows_in_outputs(monkeypatch):
@@ -476,7 +462,7 @@ def test_aw_wrong_weight_position_shows_in_outputs(monkeypatch):
         return v[:, ::-1].copy(), p
 
     monkeypatch.setattr(ref, "dbb_subvectors", shifted)
-    r = simulate(layer, mapping.schedule, x, cl, wrf_depth=4, double_buffer=False, act_dbb=act)
+    r = reference_of(mapping, arch, x, cl)
     assert not np.array_equal(r.output, conv2d_reference(prune_activations(x, layer, *act),
                                                          w_dec, layer))
 
@@ -491,7 +477,7 @@ def test_dense_layer_on_s2ta_aw_executed_macs():
     x = make_input(layer, "blocks", 0, zeros=0.0, bz=8)  # dense input, density 1
     cl, fmt, w_run, w_dec, mapping, act, density = run_case(layer, arch, x, 0)
     assert fmt.format.int8 and act is None and density == 1.0
-    r = simulate(layer, mapping.schedule, x, w_run, wrf_depth=4, double_buffer=False)
+    r = reference_of(mapping, arch, x, w_run)
     assert np.array_equal(r.output, conv2d_reference(x, w_dec, layer))     # not pruned
     assert r.nonzero_macs == layer.macs == 24
     assert mapping.traffic.executed_macs == r.nonzero_macs

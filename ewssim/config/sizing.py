@@ -4,7 +4,9 @@ One weight tile (``rows x cols`` weights in the weight path's format: INT8, or i
 and signs, or dbb values and masks) must fit in the L1 weight buffer, one array-height column
 of activations in the L1 activation buffer, one psum row of the array in the L1 output buffer
 (each per half when double-buffered), and L2 must be at least as large as the L1 buffers it
-feeds.  Registered as a cross-field rule of every configuration.
+feeds, and the weight staging share of L2 (``l2_bytes - floor(l2_act_fraction * l2_bytes)``)
+must hold one L1 weight half, the largest weight block fetched into it.  Registered as a
+cross-field rule of every configuration.
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def check_sizes(arch: ArchConfig) -> None:
     if m.l2_bytes < m.l1_act_bytes + m.l1_weight_bytes:
         raise InputError("L2 is smaller than the L1 buffers it feeds", field="memory.l2_bytes",
                          allowed=f">= {m.l1_act_bytes + m.l1_weight_bytes} B")
+    stage = m.l2_bytes - int(m.l2_act_fraction * m.l2_bytes)
+    half_w = m.l1_weight_bytes // halves
+    if stage < half_w:
+        most = (m.l2_bytes - half_w) * 10_000 // m.l2_bytes / 10_000
+        raise InputError(f"the L2 weight staging share ({stage} B) cannot hold one L1 weight "
+                         f"block ({half_w} B)", field="memory.l2_act_fraction",
+                         allowed=f"<= {most:.4f}")
 
 
 register_check(check_sizes, last=True)

@@ -105,6 +105,10 @@ class Mapping:
     psums_in_prf: bool = False
     #: short name of the candidate ("stream", "prf16", "l1-block128", ...)
     name: str = "stream"
+    #: output pixels per tile (``None``: the whole stream)
+    chunk: int | None = None
+    #: the L1 blocks (:mod:`ewssim.dataflow.blocks`); None with ideal memory
+    blocks: object = None
     #: free-form, human-readable notes (e.g. "depthwise: one column used per group")
     notes: list[str] = field(default_factory=list)
 

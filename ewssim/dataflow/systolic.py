@@ -15,8 +15,9 @@ from dataclasses import replace
 
 from ewssim.config import ArchConfig
 from ewssim.dataflow.base import OFF_CHIP, Dataflow, LayerContext, Mapping
-from ewssim.dataflow.tiling import build_schedule, stream_pixels
-from ewssim.dataflow.traffic import array_traffic, buffer_traffic
+from ewssim.dataflow.blocks import MappingInvalid, act_bytes, layer_blocks
+from ewssim.dataflow.tiling import block_groups, build_schedule, stream_pixels
+from ewssim.dataflow.traffic import array_traffic, block_traffic, ideal_traffic
 from ewssim.errors import InputError
 from ewssim.hw.hardware import Hardware, LayerHardware, ceil_div
 from ewssim.workload.layers import Layer
@@ -97,7 +98,9 @@ class SystolicDataflow(Dataflow):
             load_mode="rows" if self.scalesim else "lines",
             drain_full_width=self.scalesim, allow_pack=not self.scalesim,
             scalesim_layer_offset=self.scalesim,
+            crf_groups=w.crf_groups, crf_write_bytes_per_cycle=w.crf_write_bytes_per_cycle,
             memory=arch.memory, data=arch.data, act_profile=act.profile,
+            scalesim=arch.scalesim if self.scalesim else None,
             acc_bits_cfg=a.acc_bits, act_pipe_reg=a.act_pipe_reg, prf_in_array=a.prf_in_array,
         )
         if f.codebook:
@@ -107,34 +110,65 @@ class SystolicDataflow(Dataflow):
     # ------------------------------------------------------------------ plan
     def chunks(self, layer: Layer, lhw: LayerHardware) -> list[tuple[str, int | None, bool]]:
         """Candidate pixel chunkings as (name, pixels per tile or ``None`` for all, psums in
-        PRF?): the PRF chunk (with PRF reuse), the whole stream, and blocks whose partial sums
-        fit half of the L1 output buffer (so they round-trip through L1 without spilling)."""
+        PRF?): the PRF chunk (with PRF reuse), the whole stream, and the largest chunk whose
+        input and partial sums fit half of the L1 activation and output buffers."""
         hw = lhw.hw
         out: list[tuple[str, int | None, bool]] = []
         if hw.prf_reuse:
             out.append((f"prf{hw.prf_depth}", hw.prf_depth, True))
         out.append(("stream", None, False))
-        m = hw.memory
-        if not m.ideal:
-            half = m.l1_out_bytes // (2 if m.l1_double_buffer else 1)
-            block = half // max(1, hw.cols * hw.data.psum_bits // 8)
+        if not hw.memory.ideal:
+            block = l1_chunk(layer, lhw)
             if 0 < block < stream_pixels(layer):
                 out.append((f"l1-block{block}", block, False))
         return out
 
     def candidates(self, layer: Layer, lhw: LayerHardware, weight_bytes: int,
-                   ctx: LayerContext = OFF_CHIP, codebook_bytes: int = 0) -> list[Mapping]:
-        out = []
+                   ctx: LayerContext = OFF_CHIP, codebook_bytes: int = 0
+                   ) -> list[Mapping | MappingInvalid]:
+        out: list[Mapping | MappingInvalid] = []
         for name, chunk, in_prf in self.chunks(layer, lhw):
             s = build_schedule(layer, lhw, chunk)
             traffic = array_traffic(s, layer, lhw, psums_in_prf=in_prf)
-            notes = buffer_traffic(traffic, s, layer, lhw, weight_bytes=weight_bytes,
-                                   chunked=chunk is not None, psums_in_prf=in_prf, ctx=ctx)
-            if s.pack > 1:
-                notes.insert(0, f"{s.pack} groups packed per tile")
+            notes = [f"{s.pack} groups packed per tile"] if s.pack > 1 else []
+            blocks = None
+            if lhw.hw.memory.ideal:
+                ideal_traffic(traffic, layer, lhw, weight_bytes)
+            else:
+                try:
+                    blocks = layer_blocks(s, layer, lhw, ctx, psums_in_prf=in_prf,
+                                          header_bytes=codebook_bytes)
+                except MappingInvalid as exc:
+                    out.append(MappingInvalid(f"{name}: {exc}"))
+                    continue
+                block_traffic(traffic, blocks, lhw)
             out.append(Mapping(layer=layer, schedule=s, traffic=traffic, lhw=lhw,
-                               psums_in_prf=in_prf, name=name, notes=notes))
+                               psums_in_prf=in_prf, name=name, chunk=chunk, notes=notes,
+                               blocks=blocks))
         return out
+
+
+def l1_chunk(layer: Layer, lhw: LayerHardware) -> int:
+    """The most output pixels per tile whose partial sums fit half of the L1 output buffer and
+    whose input fits half of the L1 activation buffer, wherever the chunk starts."""
+    hw = lhw.hw
+    m = hw.memory
+    half_out = m.l1_out_bytes // hw.halves
+    p = half_out // max(1, hw.cols * hw.data.psum_bits // 8)
+    half_act = m.l1_act_bytes // hw.halves
+    rows = lhw.logical_rows
+    groups = min(block_groups(layer), max(1, rows // max(1, layer.in_c // layer.groups)))
+    total = stream_pixels(layer)
+    p = min(p, total)
+
+    def worst(n: int) -> int:
+        # one tile: its pack's groups, at most `rows` reduction units each
+        starts = {0, max(0, layer.out_w - 1), max(0, layer.out_w * layer.out_h - 1)}
+        return max(act_bytes(layer, lhw, s0, min(total, s0 + n), 0, groups, 0, rows)
+                   for s0 in starts)
+    while p > 1 and worst(p) > half_act:
+        p = max(1, p // 2 if worst(p // 2) > half_act else p - max(1, p // 8))
+    return p
 
 
 def _other_kinds(what: str) -> str:

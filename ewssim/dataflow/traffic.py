@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ewssim.dataflow.base import OFF_CHIP, LayerContext, TileSchedule, Traffic
+from ewssim.dataflow.base import TileSchedule, Traffic
 from ewssim.hw.hardware import LayerHardware, ceil_div
 from ewssim.workload.layers import Layer
 
@@ -141,70 +141,43 @@ def _array_actions(t: Traffic, s: TileSchedule, layer: Layer, lhw: LayerHardware
     t.prf_accesses = int((pixels * s.used_cols).sum()) if psums_in_prf else 0
 
 
-def buffer_traffic(t: Traffic, s: TileSchedule, layer: Layer, lhw: LayerHardware, *,
-                   weight_bytes: int, chunked: bool, psums_in_prf: bool,
-                   ctx: LayerContext = OFF_CHIP) -> list[str]:
-    """Fill in L2 and DRAM traffic from buffer capacities; returns notes on spills.
+def block_traffic(t: Traffic, blocks, lhw: LayerHardware) -> None:
+    """L2 and DRAM bytes of a mapping, from its L1 blocks (:mod:`ewssim.dataflow.blocks`):
+    every fill reads its bytes from L2, every drain writes its bytes to L2; DRAM moves whole
+    bursts (``memory.dram_burst_bytes``) of the staged input pieces or streamed activation
+    blocks, of the weight blocks fetched from DRAM, and of the output blocks not kept on
+    chip.  The CRF is written by the codebook loads: the initial fill and every reload."""
+    burst = lhw.hw.memory.dram_burst_bytes
 
-    Policy (each rule documented in docs/model-reference.md, "Buffers"):
+    def dram(nbytes) -> int:
+        nb = np.asarray(nbytes, dtype=np.int64)
+        return int((-(-nb // burst) * burst).sum())
 
-    * L1 activation buffer: if the layer's input fits (half of it when double-buffered) it is
-      read from L2 once, else once per output-fold pass.
-    * L1 weight buffer: weights are read from L2 once, unless the pixel-chunked order reloads an
-      output fold's weights per chunk and that fold does not fit in L1: then once per chunk.
-    * L1 output buffer: if the psums of a pass (pixels x used columns x psum width) do not fit,
-      they spill to L2: every non-final reduction fold writes and re-reads them there.
-    * L2: the input stays resident if it fits in half of L2 (weights and outputs stream through
-      the other half): DRAM reads input once and weights once; otherwise weights are cut into
-      blocks of half of L2 and the input is re-read from DRAM once per block.
-    """
-    m, d = lhw.hw.memory, lhw.hw.data
-    act_ratio = lhw.act_storage_ratio
-    notes: list[str] = []
-    half = 2 if m.l1_double_buffer else 1
-    # activations stored compressed (activation DBB) take ``act_ratio`` of their dense bytes
-    inp = int(math.ceil(layer.input_bytes(d.act_bits) * act_ratio))
-    out = int(math.ceil(layer.output_bytes(d.act_bits) * act_ratio))
-    n_passes = len({(g, n) for g, n in zip(s.g0.tolist(), s.n0.tolist(), strict=True)})
-    out_folds = max(1, n_passes // len(set(s.g0.tolist())))
-    # L2 -> L1 activations: a pass over a group pack reads only that pack's channels, so the
-    # whole input is read once per output fold.
-    if m.ideal or inp * half <= m.l1_act_bytes or out_folds == 1:
-        t.l2_act_read_bytes = inp
+    a, w, o = blocks.act, blocks.w, blocks.out
+    t.l2_act_read_bytes = int(a.nbytes.sum())
+    t.l2_weight_read_bytes = int(w.nbytes.sum())
+    t.l2_out_write_bytes = int(o.nbytes.sum())
+    t.l2_psum_read_bytes = 0
+    if blocks.act_src == "stream":
+        t.dram_act_read_bytes = dram(a.nbytes)
+    elif blocks.act_src == "staged":
+        t.dram_act_read_bytes = dram(blocks.act_piece[blocks.act_piece > 0])
     else:
-        t.l2_act_read_bytes = inp * out_folds
-        notes.append(f"input ({inp} B) exceeds the L1 act buffer: read {out_folds}x from L2")
-    # L2 -> L1 weights
-    loads = int((s.load_cycles > 0).sum())
-    distinct = len({(g, n, u) for g, n, u in
-                    zip(s.g0.tolist(), s.n0.tolist(), s.u0.tolist(), strict=True)})
-    fold_bytes = ceil_div(weight_bytes, n_passes)
-    if chunked and loads > distinct and not m.ideal and fold_bytes * half > m.l1_weight_bytes:
-        t.l2_weight_read_bytes = ceil_div(weight_bytes * loads, distinct)
-        notes.append("an output fold's weights exceed the L1 weight buffer: reloaded per chunk")
-    else:
-        t.l2_weight_read_bytes = weight_bytes
-    # L1 output buffer -> L2: finished outputs, plus spilled psums
-    t.l2_out_write_bytes = out
-    units = s.units.shape[0]
-    if not psums_in_prf and not m.ideal:
-        psums = s.used_cols * (s.p1 - s.p0)
-        pass_bytes = _bytes(int(psums[s.u0 == 0].max()), d.psum_bits)
-        if pass_bytes * half > m.l1_out_bytes:
-            b = _bytes(int(psums[s.u1 != units].sum()), d.psum_bits)
-            t.l2_out_write_bytes += b
-            t.l2_psum_read_bytes = b
-            if b:
-                notes.append("psums of a pass exceed the L1 output buffer: spilled to L2")
-    # DRAM <-> L2
-    t.dram_weight_read_bytes = weight_bytes
-    t.dram_out_write_bytes = 0 if ctx.output_on_chip else out
-    if ctx.input_on_chip:
         t.dram_act_read_bytes = 0
-        return notes
-    blocks = 1 if (m.ideal or inp * 2 <= m.l2_bytes) else max(1, ceil_div(weight_bytes * 2,
-                                                                         m.l2_bytes))
-    t.dram_act_read_bytes = inp * blocks
-    if blocks > 1:
-        notes.append(f"input ({inp} B) exceeds half of L2: read {blocks}x from DRAM")
-    return notes
+    t.dram_weight_read_bytes = dram(blocks.w_piece[blocks.w_piece > 0]) \
+        if blocks.w_src == "dram" else 0
+    t.dram_out_write_bytes = dram(o.nbytes) if blocks.out_dest == "dram" else 0
+    if lhw.decoder:
+        t.crf_reload_bytes = blocks.crf_bytes
+
+
+def ideal_traffic(t: Traffic, layer: Layer, lhw: LayerHardware, weight_bytes: int) -> None:
+    """Ideal memory (no capacities): the input, the weights and the output each cross L2 and
+    DRAM once."""
+    bits = lhw.hw.data.act_bits
+    ratio = lhw.act_storage_ratio
+    inp = int(math.ceil(layer.input_bytes(bits) * ratio))
+    out = int(math.ceil(layer.output_bytes(bits) * ratio))
+    t.l2_act_read_bytes = t.dram_act_read_bytes = inp
+    t.l2_weight_read_bytes = t.dram_weight_read_bytes = weight_bytes
+    t.l2_out_write_bytes = t.dram_out_write_bytes = out

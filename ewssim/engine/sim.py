@@ -1,20 +1,20 @@
-"""The event engine: a network on an architecture, in cycles, with the memory hierarchy.
+"""The event engine: a network on the resolved hardware, in cycles, memories included.
 
-One event per *step* and per transfer, never per MAC or PE.  A layer's tiles (from its
-dataflow's :class:`~ewssim.dataflow.base.Mapping`) are cut into at most ``steps_per_layer``
-contiguous steps; a step's compute cycles come from the array model (closed form inside each
-tile, :mod:`ewssim.hw.array`), and its operands are the layer's traffic shared among the steps
-in proportion to their compute cycles.  Processes that read like the hardware:
+This module only wires the hardware blocks together (docs/model-reference.md §4):
 
-* ``dram_fetch`` -- brings a step's DRAM reads into L2 over the DRAM channel (at most two steps
-  ahead of the L1 fill; a layer's first step waits until the previous layer's array is done,
-  since its input is that layer's output);
-* ``l1_fill`` -- moves a step's L2 reads into a free half of the L1 buffers over the L2 port;
-* ``array`` -- computes a step once its operands are in L1, then releases the L1 half;
-* ``writer`` -- writes a step's outputs (and spilled psums) to L2 and the layer's DRAM writes
-  over the shared DRAM channel.
+* the dataflow plans each layer: candidate mappings (:mod:`ewssim.dataflow`), each with its
+  tiles and its L1 blocks (:mod:`ewssim.dataflow.blocks`); the engine runs every valid
+  candidate through itself, the layer alone, and keeps the fastest (:func:`plan_layer`);
+* the chosen layers are laid end to end and simulated together, one simpy process per block:
+  the DRAM channel and the L2 port (:mod:`ewssim.hw.dram`, :mod:`ewssim.hw.port`), the L2 weight
+  staging ring and staged inputs (:mod:`ewssim.hw.l2`), the three L1 buffers with their DMAs
+  (:mod:`ewssim.hw.l1`), and the array with its weight path (:class:`ewssim.hw.array.
+  GatedArray`).  Events are per transfer and per block, never per tile or MAC.
 
-With ideal memory (``memory.ideal``) there is nothing to wait for: cycles are the compute cycles.
+With ideal memory (``memory.ideal``) a layer's cycles are its closed form
+(:func:`ewssim.hw.array.schedule_cycles`) and nothing waits.  ``scalesim-ws`` hardware in
+SCALE-Sim's USER mode takes its stalls from SCALE-Sim's own memory model
+(:mod:`ewssim.hw.scalesim_mem`).
 """
 
 from __future__ import annotations
@@ -29,9 +29,14 @@ from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow import Dataflow, Hardware, Mapping, dataflow_of, resolve
 from ewssim.dataflow.base import LayerContext, Traffic
-from ewssim.hw.array import schedule_cycles, schedule_times
-from ewssim.hw.dram import DramChannel
-from ewssim.hw.sram import SramPort
+from ewssim.dataflow.blocks import MappingInvalid
+from ewssim.engine.stalls import CAUSES, attribute
+from ewssim.errors import InputError
+from ewssim.hw.array import GatedArray, schedule_cycles
+from ewssim.hw.dram import ACT_READ, DramChannel
+from ewssim.hw.l1 import ACT_FILL, WEIGHT_FILL, L1Buffer, drain_process, fill_process
+from ewssim.hw.l2 import Ring, staged_input_process, weight_prefetch_process
+from ewssim.hw.port import Port
 from ewssim.workload.activations import load_activation_profile
 from ewssim.workload.layers import Layer, Network
 
@@ -43,6 +48,7 @@ class LayerResult:
     mapping: Mapping
     compute_cycles: int
     stall_cycles: int = 0
+    stalls: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -54,65 +60,89 @@ class LayerResult:
         return self.mapping.traffic
 
 
-@dataclass
-class _Step:
-    layer: int
-    compute: int
-    dram_read: int
-    l2_read: int
-    l2_write: int
-    dram_write: int
+# ----------------------------------------------------------------------------- residency
+
+def activation_residency(network: Network, hw: Hardware) -> list[LayerContext]:
+    """Which activations stay in L2 between layers (docs/model-reference.md §4, "L2").
+
+    Activations flow from each layer to the next in file order.  Layer ``i``'s output stays on
+    chip when its own input + output and layer ``i+1``'s input + output each fit in the L2
+    activation share (``memory.l2_act_fraction * l2_bytes``); layer ``i+1`` then reads its
+    input from L2, not DRAM.  The network's first input and last output go through DRAM.
+    Arrays that gate or prune zero activations also get each layer's input density
+    (``activations.profile``)."""
+    m, bits = hw.memory, hw.data.act_bits
+    layers = network.layers
+    density = [1.0] * len(layers)
+    if hw.gates_activations:
+        profile = load_activation_profile(hw.act_profile, network)
+        density = [profile[la.name] for la in layers]
+    if m.ideal:
+        return [LayerContext(act_density=d) for d in density]
+    budget = hw.l2_act_bytes
+    fits = [la.input_bytes(bits) + la.output_bytes(bits) <= budget for la in layers]
+    keep = [fits[i] and i + 1 < len(layers) and fits[i + 1] for i in range(len(layers))]
+    return [LayerContext(input_on_chip=i > 0 and keep[i - 1], output_on_chip=keep[i],
+                         act_density=density[i]) for i in range(len(layers))]
 
 
-def _split(total: int, weights: np.ndarray) -> list[int]:
-    """Integers proportional to ``weights`` that add up to ``total`` exactly."""
-    w = weights.astype(np.float64)
-    if w.sum() <= 0:
-        w = np.ones_like(w)
-    cum = np.floor(np.cumsum(w) / w.sum() * total + 1e-9).astype(np.int64)
-    cum[-1] = total
-    return np.diff(np.concatenate([[0], cum])).tolist()
-
-
-def _steps(idx: int, m: Mapping, steps_per_layer: int) -> tuple[int, list[_Step]]:
-    base, compute = schedule_times(m.schedule)
-    n = len(base)
-    k = max(1, min(n, steps_per_layer))
-    bounds = np.linspace(0, n, k + 1).astype(np.int64)
-    starts = np.concatenate([base[bounds[:-1]], [compute]])
-    comp = np.diff(starts)
-    t = m.traffic
-    dr = _split(t.dram_act_read_bytes + t.dram_weight_read_bytes, comp)
-    lr = _split(t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_psum_read_bytes, comp)
-    lw = _split(t.l2_out_write_bytes, comp)
-    dw = _split(t.dram_out_write_bytes, comp)
-    return compute, [_Step(idx, int(c), a, b, c2, d) for c, a, b, c2, d in
-                     zip(comp.tolist(), dr, lr, lw, dw, strict=True)]
-
+# ----------------------------------------------------------------------------- planning
 
 def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | None,
-               ctx: LayerContext) -> Mapping:
-    """The mapping the engine runs for ``layer``: the dataflow's candidates ranked by the
-    roofline estimate ``max(compute cycles, L2 port cycles, DRAM channel cycles)`` (ties: less
-    L2 traffic, then the dataflow's order)."""
+               ctx: LayerContext, pin: str | None = None) -> Mapping:
+    """The mapping the engine runs for ``layer``: every valid candidate of the dataflow is run
+    through the engine (this layer alone, with its activations where the network puts them)
+    and the one with the fewest cycles is kept; ties: fewer DRAM + L2 bytes, then the
+    dataflow's order.  ``pin``: the candidate's name to use instead (``--mapping``)."""
     lhw = hw.layer(fmt.format if fmt else None, ctx.act_density)
     wbytes = lhw.weight_bytes(layer, fmt.total_bytes if fmt else None)
-    m = hw.memory
-    best = None
-    for cand in flow.candidates(layer, lhw, wbytes, ctx):
-        t = cand.traffic
-        l2 = (t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_psum_read_bytes
-              + t.l2_out_write_bytes)
-        dram = t.dram_act_read_bytes + t.dram_weight_read_bytes + t.dram_out_write_bytes
-        est = schedule_cycles(cand.schedule)
-        if not m.ideal:
-            est = max(est, l2 / m.l2_bytes_per_cycle, dram / m.dram_bytes_per_cycle)
-        if best is None or (est, l2) < best[0]:
-            best = ((est, l2), cand)
-    mapping = best[1]
+    header = fmt.codebook_bytes if fmt is not None else 0
+    cands, why_not = [], []
+    for cand in flow.candidates(layer, lhw, wbytes, ctx, header):
+        if isinstance(cand, MappingInvalid):
+            why_not.append(str(cand))
+        else:
+            cands.append(cand)
+    if not cands:
+        raise InputError(f"layer '{layer.name}': no mapping fits the L1 buffers ("
+                         + "; ".join(why_not) + ")", field="memory",
+                         allowed="larger L1 buffers")
+    if pin is not None:
+        names = [c.name for c in cands]
+        if pin not in names:
+            raise InputError(f"layer '{layer.name}': mapping {pin!r} is not a valid candidate",
+                             field="--mapping", allowed=", ".join(names))
+        chosen = cands[names.index(pin)]
+        chosen.notes.insert(0, f"mapping {pin} (pinned)")
+    elif len(cands) == 1 or hw.memory.ideal:
+        costs = [(schedule_cycles(c.schedule), _bytes_moved(c.traffic)) for c in cands]
+        chosen = cands[min(range(len(cands)), key=lambda i: costs[i])]
+        chosen.notes.insert(0, _why(chosen, cands, costs))
+    else:
+        costs = []
+        for c in cands:
+            r = _run([c], hw)
+            costs.append((r[0][0], _bytes_moved(c.traffic)))
+        chosen = cands[min(range(len(cands)), key=lambda i: costs[i])]
+        chosen.notes.insert(0, _why(chosen, cands, costs))
     if fmt is not None and fmt.note:
-        mapping.notes.insert(0, fmt.note)
-    return mapping
+        chosen.notes.insert(0, fmt.note)
+    return chosen
+
+
+def _bytes_moved(t: Traffic) -> int:
+    return (t.dram_act_read_bytes + t.dram_weight_read_bytes + t.dram_out_write_bytes
+            + t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_out_write_bytes)
+
+
+def _why(chosen: Mapping, cands: list[Mapping], costs: list) -> str:
+    if len(cands) == 1:
+        return f"mapping {chosen.name} (the only one that fits)"
+    i = next(j for j, c in enumerate(cands) if c is chosen)
+    others = ", ".join(f"{c.name} {k[0]:,}" for j, (c, k) in enumerate(zip(cands, costs,
+                                                                       strict=True)) if j != i)
+    mine = costs[i][0]
+    return f"mapping {chosen.name}: {mine:,} cycles alone (others: {others})"
 
 
 def plan(layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None,
@@ -122,120 +152,174 @@ def plan(layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None,
     return plan_layer(layer, resolve(arch), dataflow_of(arch), fmt, ctx or LayerContext())
 
 
+# ----------------------------------------------------------------------------- the network
+
 def simulate(network: Network, arch: ArchConfig | Hardware, *,
              progress: Progress | None = None,
-             formats: dict[str, LayerFormat] | None = None,
-             steps_per_layer: int = 16, flow: Dataflow | None = None) -> list[LayerResult]:
+             formats: dict[str, LayerFormat] | None = None, flow: Dataflow | None = None,
+             mapping: str | dict[str, str] | None = None) -> list[LayerResult]:
     """Per-layer results of ``network`` on ``arch``; ``formats`` gives each weighted layer's
-    weight format (``None``: INT8 everywhere)."""
+    weight format (``None``: INT8 everywhere); ``mapping`` pins the candidate of every layer
+    (a name) or of some layers (layer name -> candidate name)."""
     if isinstance(arch, Hardware):
         hw = arch
         if flow is None:
             raise TypeError("simulate(network, Hardware) needs the dataflow too (flow=)")
     else:
         hw, flow = resolve(arch), dataflow_of(arch)
-    results: list[LayerResult] = []
-    all_steps: list[_Step] = []
-    n = len(network.layers)
     contexts = activation_residency(network, hw)
+    mappings = []
+    n = len(network.layers)
     for i, layer in enumerate(network.layers):
         fmt = formats.get(layer.name) if formats else None
-        m = plan_layer(layer, hw, flow, fmt, contexts[i])
-        compute, steps = _steps(i, m, steps_per_layer)
-        results.append(LayerResult(mapping=m, compute_cycles=compute, notes=list(m.notes)))
-        all_steps.extend(steps)
+        pin = mapping.get(layer.name) if isinstance(mapping, dict) else mapping
+        mappings.append(plan_layer(layer, hw, flow, fmt, contexts[i], pin))
         if progress:
             progress(i + 1, n, layer.name)
     if hw.memory.ideal:
+        results = []
+        for m in mappings:
+            c = schedule_cycles(m.schedule)
+            results.append(LayerResult(mapping=m, compute_cycles=c, notes=list(m.notes)))
+        return _scalesim_stalls(results, hw)
+    per_layer = _run(mappings, hw)
+    return [LayerResult(mapping=m, compute_cycles=tot - st, stall_cycles=st, stalls=causes,
+                        notes=list(m.notes))
+            for m, (tot, st, causes) in zip(mappings, per_layer, strict=True)]
+
+
+def _scalesim_stalls(results: list[LayerResult], hw: Hardware) -> list[LayerResult]:
+    """SCALE-Sim's USER mode: its own memory model gives each layer's stalls."""
+    if hw.scalesim is None or hw.scalesim.interface != "user":
         return results
-    ends = _run_events(all_steps, n, hw)
-    prev = 0
-    for i, r in enumerate(results):
-        r.stall_cycles = max(0, ends[i] - prev - r.compute_cycles)
-        prev = ends[i]
+    from ewssim.hw.scalesim_mem import scalesim_layer
+
+    for r in results:
+        s = scalesim_layer(r.mapping.layer, hw.rows, hw.cols, hw.scalesim)
+        r.compute_cycles = s.total_cycles - s.stall_cycles
+        r.stall_cycles = s.stall_cycles
+        r.stalls = {"dram_bandwidth": s.stall_cycles}
     return results
 
 
-def activation_residency(network: Network, hw: Hardware) -> list[LayerContext]:
-    """Which activations stay in L2 between layers (docs/model-reference.md, "Buffers").
+# ----------------------------------------------------------------------------- one run
 
-    Activations flow from each layer to the next in file order.  Layer ``i``'s output stays on
-    chip when its own input + output and layer ``i+1``'s input + output each fit in the L2
-    activation share (``memory.l2_act_fraction * l2_bytes``); layer ``i+1`` then reads its
-    input from L2, not DRAM.  The network's first input and last output go through DRAM.
-    Branches (residual inputs, attention operands) are treated as coming from the previous
-    layer, with the layer's own sizes.  Arrays that gate or prune zero activations also get each
-    layer's input-activation density (``activations.profile``).
-    """
-    m, bits = hw.memory, hw.data.act_bits
-    layers = network.layers
-    density = [1.0] * len(layers)
-    if hw.gates_activations:
-        profile = load_activation_profile(hw.act_profile, network)
-        density = [profile[la.name] for la in layers]
-    if m.ideal:
-        return [LayerContext(act_density=d) for d in density]
-    budget = m.l2_act_fraction * m.l2_bytes
-    fits = [la.input_bytes(bits) + la.output_bytes(bits) <= budget for la in layers]
-    keep = [fits[i] and i + 1 < len(layers) and fits[i + 1] for i in range(len(layers))]
-    return [LayerContext(input_on_chip=i > 0 and keep[i - 1], output_on_chip=keep[i],
-                         act_density=density[i]) for i in range(len(layers))]
+def _flatten(mappings: list[Mapping]) -> dict:
+    """Global arrays over the network's tiles, weight actions and blocks."""
+    t = {k: [] for k in ("stream", "load", "lat", "drain", "release", "rows", "db", "layer",
+                         "act_block", "act_last", "out_block", "out_first", "out_last",
+                         "load_action")}
+    a = {k: [] for k in ("kind", "tile", "cycles", "w_block", "w_last")}
+    act, wgt, out = [], [], []
+    layer_first, layer_last = [], []
+    t0 = a0 = ab0 = wb0 = ob0 = 0
+    for li, m in enumerate(mappings):
+        s, bl, lhw = m.schedule, m.blocks, m.lhw
+        n = len(s)
+        layer_first.append(t0)
+        layer_last.append(t0 + n - 1)
+        t["stream"] += s.stream_cycles.tolist()
+        t["load"] += s.load_cycles.tolist()
+        t["lat"] += [lhw.load_latency if s.load_cycles[i] else 0 for i in range(n)]
+        t["drain"] += s.drain_cols.tolist()
+        t["release"] += [r + t0 if r >= 0 else -1 for r in s.release.tolist()]
+        t["rows"] += [s.rows] * n
+        t["db"] += [bool(s.double_buffer)] * n
+        t["layer"] += [li] * n
+        t["act_block"] += (bl.act.of + ab0).tolist()
+        last = np.zeros(n, bool)
+        last[bl.act.last] = True
+        t["act_last"] += last.tolist()
+        t["out_block"] += (bl.out.of + ob0).tolist()
+        first = np.zeros(n, bool)
+        first[bl.out.first] = True
+        last = np.zeros(n, bool)
+        last[bl.out.last] = True
+        t["out_first"] += first.tolist()
+        t["out_last"] += last.tolist()
+        la = bl.load_action()
+        t["load_action"] += [x + a0 if x >= 0 else -1 for x in la.tolist()]
+        a["kind"] += bl.w_kind.tolist()
+        a["tile"] += (bl.w_tile + t0).tolist()
+        a["cycles"] += bl.w_cycles.tolist()
+        a["w_block"] += (bl.w.of + wb0).tolist()
+        wl = np.zeros(len(bl.w_kind), bool)
+        wl[bl.w.last] = True
+        a["w_last"] += wl.tolist()
+        for b in range(len(bl.act)):
+            act.append((int(bl.act.nbytes[b]), bl.act_src, li, int(bl.act_piece[b])))
+        operand = m.layer.kind == "matmul"
+        for b in range(len(bl.w)):
+            wgt.append((int(bl.w.nbytes[b]), li, bl.w_src == "dram", operand,
+                        int(bl.w_piece[b]), int(bl.w_free_at[b]) + wb0))
+        for b in range(len(bl.out)):
+            out.append((int(bl.out.nbytes[b]), bl.out_dest, li, b == len(bl.out) - 1))
+        t0 += n
+        a0 += len(bl.w_kind)
+        ab0 += len(bl.act)
+        wb0 += len(bl.w)
+        ob0 += len(bl.out)
+    return dict(t=t, a=a, act=act, wgt=wgt, out=out, layer_first=layer_first,
+                layer_last=layer_last)
 
 
-def _run_events(steps: list[_Step], n_layers: int, hw: Hardware) -> list[int]:
-    """End time of every layer (the last layer's includes its final writes)."""
+def _run(mappings: list[Mapping], hw: Hardware) -> list[tuple[int, int, dict[str, int]]]:
+    """Simulate the layers end to end; per layer (total cycles, stall cycles, stall causes)."""
     m = hw.memory
+    f = _flatten(mappings)
     env = simpy.Environment()
-    dram = DramChannel(env, m.dram_bytes_per_cycle, m.dram_latency_cycles)
-    l2 = SramPort(env, m.l2_bytes_per_cycle)
+    dram = DramChannel(env, m.dram_bytes_per_cycle, m.dram_latency_cycles, m.dram_burst_bytes)
+    port = Port(env, m.l2_bytes_per_cycle, "L2")
+    ring = Ring(env, hw.l2_stage_bytes)
     halves = 2 if m.l1_double_buffer else 1
-    l1_free = simpy.Container(env, capacity=halves, init=halves)
-    ahead = simpy.Container(env, capacity=2, init=2)
-    in_l2 = [env.event() for _ in steps]
-    in_l1 = [env.event() for _ in steps]
-    layer_done = [env.event() for _ in range(n_layers)]
-    to_write = simpy.Store(env)
-    last_of_layer = {s.layer: i for i, s in enumerate(steps)}
-    first_of_layer = {}
-    for i, s in enumerate(steps):
-        first_of_layer.setdefault(s.layer, i)
-    ends = [0] * n_layers
-
-    def dram_fetch():
-        for i, s in enumerate(steps):
-            if s.layer > 0 and first_of_layer[s.layer] == i:
-                yield layer_done[s.layer - 1]
-            yield ahead.get(1)
-            yield env.process(dram.transfer(s.dram_read))
-            env.process(dram.arrival(in_l2[i]))
-
-    def l1_fill():
-        for i, s in enumerate(steps):
-            yield in_l2[i]
-            yield l1_free.get(1)
-            yield env.process(l2.transfer(s.l2_read))
-            ahead.put(1)
-            in_l1[i].succeed()
-
-    def array():
-        for i, s in enumerate(steps):
-            yield in_l1[i]
-            yield env.timeout(s.compute)
-            l1_free.put(1)
-            yield to_write.put(i)
-            if last_of_layer[s.layer] == i:
-                ends[s.layer] = int(env.now)
-                layer_done[s.layer].succeed()
-
-    def writer():
-        for _ in steps:
-            i = yield to_write.get()
-            s = steps[i]
-            yield env.process(l2.transfer(s.l2_write))
-            yield env.process(dram.transfer(s.dram_write))
-
-    for proc in (dram_fetch, l1_fill, array, writer):
-        env.process(proc())
+    act = L1Buffer(env, "act", halves, len(f["act"]))
+    wgt = L1Buffer(env, "weight", halves, len(f["wgt"]))
+    out = L1Buffer(env, "out", halves, len(f["out"]))
+    n_layers = len(mappings)
+    layer_done = [simpy.Event(env) for _ in range(n_layers)]
+    done_at = [0] * n_layers
+    for li, ev in enumerate(layer_done):
+        ev.callbacks.append(lambda _e, li=li: done_at.__setitem__(li, int(env.now)))
+    deps = [None] + layer_done[:-1]             # a layer reads what the previous one wrote
+    # weights: prefetch into the staging ring, then fill L1
+    w_in_l2 = [simpy.Event(env) for _ in f["wgt"]]
+    env.process(weight_prefetch_process(
+        env, ring, dram, [(piece, li, src, op) for _, li, src, op, piece, _ in f["wgt"]],
+        w_in_l2, wgt.stages, deps))
+    for _nb, _li, from_dram, _op, piece, free_at in f["wgt"]:
+        if from_dram and piece:
+            # staged bytes leave the ring when the block named by free_at has been filled
+            wgt.ready[free_at].callbacks.append(lambda _e, p=piece: ring.free(p))
+    w_blocks = [(nb, "l2", li) for nb, li, *_ in f["wgt"]]
+    env.process(fill_process(env, wgt, w_blocks, port, dram, in_l2=w_in_l2,
+                             deps=[None] * n_layers, priority=WEIGHT_FILL, dram_priority=0))
+    # activations: staged pieces, then fill L1
+    a_in_l2 = [simpy.Event(env) if piece else None for (_, _, _, piece) in f["act"]]
+    env.process(staged_input_process(env, dram, [(piece, li) for (_, _, li, piece)
+                                                 in f["act"]], a_in_l2, act.stages, deps))
+    a_blocks = [(nb, "stream" if src == "stream" else "l2", li)
+                for (nb, src, li, _) in f["act"]]
+    env.process(fill_process(env, act, a_blocks, port, dram, in_l2=a_in_l2, deps=deps,
+                             priority=ACT_FILL, dram_priority=ACT_READ))
+    # outputs
+    complete = [simpy.Event(env) for _ in f["out"]]
+    env.process(drain_process(env, out, f["out"], port, dram, complete=complete,
+                              layer_done=layer_done))
+    array = GatedArray(env, f["t"], f["a"], f["layer_first"], f["layer_last"], act, wgt, out,
+                       complete)
+    env.process(array.run())
     env.run()
+    if not all(e.triggered for e in layer_done):
+        raise RuntimeError("the simulation ended before every output was written")
+    ends = list(array.layer_end)
     ends[-1] = max(ends[-1], int(env.now))
-    return ends
+    causes = attribute(array, f, act, wgt, out, ends, done_at)
+    out_rows = []
+    prev = 0
+    for li in range(n_layers):
+        total = ends[li] - prev
+        c = causes[li]
+        st = sum(c.values())
+        out_rows.append((total, st, {k: c.get(k, 0) for k in CAUSES}))
+        prev = ends[li]
+    return out_rows

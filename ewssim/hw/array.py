@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import simpy
 
 
 @dataclass
@@ -126,3 +127,185 @@ def schedule_times(s: TileSchedule) -> tuple[np.ndarray, int]:
 
 def schedule_cycles(s: TileSchedule) -> int:
     return schedule_times(s)[1]
+
+
+# ============================================================================ with memories
+
+class GatedArray:
+    """The array and its weight path over a whole network, gated by the memories.
+
+    Two cursors advance through the network in simulated time (docs/model-reference.md §4):
+
+    * the **weight path** performs its actions in order (:mod:`ewssim.dataflow.blocks`): a
+      codebook (re)load into the CRF takes ``cycles`` once the loader is free and its weight
+      block is in L1; a tile load starts when the loader is free, its block is in L1, the WRF
+      slot it overwrites is released (double buffering: the tile named by ``release`` has
+      started in the bottom row; otherwise: every earlier tile has drained) and, for a layer's
+      loads into empty slots, the previous layer has finished;
+    * the **array** starts tile ``k`` when the previous tile's stream has ended, its load is
+      done, its activation block is in L1, the output slot of its output block is free and
+      (first tile of a layer) the previous layer has finished.
+
+    Between the memories' events each cursor runs as far as it can (closed form per tile);
+    when both wait for an event that has not happened, the process waits for it.  The times
+    it computes never lie before the current cycle, so every release and completion reaches
+    the memories' processes in time.
+
+    Arrays are over the network's tiles ``t`` and weight actions ``a`` (global indices):
+    ``stream, load, lat, drain, release, rows, db, layer`` per tile; ``act_block`` /
+    ``act_last``, ``out_block`` / ``out_first`` / ``out_last`` per tile; ``kind, tile,
+    cycles, w_block, w_last`` per action; ``layer_first`` / ``layer_last`` per layer.
+    """
+
+    def __init__(self, env, t: dict, a: dict, layer_first, layer_last, act, wgt, out,
+                 out_complete):
+        self.env = env
+        self.out_complete = out_complete
+        self.t, self.a = t, a
+        self.layer_first, self.layer_last = list(layer_first), list(layer_last)
+        self.act, self.wgt, self.out = act, wgt, out
+        n = len(t["stream"])
+        self.base = [0] * n
+        self.load_start = [-1] * n
+        self.load_ready = [0] * n
+        self.finish_before = [0] * (n + 1)   # latest result end among tiles < t
+        self.action_start = [0] * len(a["kind"])
+        self.action_end = [0] * len(a["kind"])
+        #: per action: the cycle before which a load waits for compute (its WRF slot, the
+        #: previous layer); tiles whose start a memory gate delayed (for stall attribution)
+        self.load_gate = [0] * len(a["kind"])
+        self.mem_tiles: set[int] = set()
+        self.layer_end = [0] * len(self.layer_first)
+        self.layer_of_first = {f: i for i, f in enumerate(self.layer_first)}
+        self.done = simpy.Event(env)
+
+    # ------------------------------------------------------------------ the process
+    def run(self):
+        env = self.env
+        t, a = self.t, self.a
+        n_t, n_a = len(t["stream"]), len(a["kind"])
+        stream, lat, drain, release = t["stream"], t["lat"], t["drain"], t["release"]
+        loadc, rows, db, layer_of = t["load"], t["rows"], t["db"], t["layer"]
+        act_block, act_last = t["act_block"], t["act_last"]
+        out_block, out_first, out_last = t["out_block"], t["out_first"], t["out_last"]
+        kind, a_tile, a_cyc, w_block, w_last = (a["kind"], a["tile"], a["cycles"],
+                                                 a["w_block"], a["w_last"])
+        load_action = t["load_action"]
+        act, wgt, out = self.act, self.wgt, self.out
+        base, ls, lr, fb = self.base, self.load_start, self.load_ready, self.finish_before
+        ai = 0            # next weight action
+        ti = 0            # next tile
+        loader_free = 0
+        prev_end = 0
+        finish = 0
+        while ti < n_t or ai < n_a:
+            waits = []
+            progress = True
+            while progress:
+                progress = False
+                # ---- weight path
+                while ai < n_a:
+                    wb = w_block[ai]
+                    if not wgt.ready[wb].triggered:
+                        waits.append(wgt.ready[wb])
+                        break
+                    wready = wgt.ready_at[wb]
+                    if kind[ai] == 0:          # codebook (re)load
+                        start = max(loader_free, wready)
+                        end = start + a_cyc[ai]
+                        read_end = end
+                        self.mem_tiles.add(a_tile[ai])
+                    else:
+                        k = a_tile[ai]
+                        lay = layer_of[k]
+                        gate = 0
+                        if db[k]:
+                            r = release[k]
+                            if r >= 0:
+                                if r >= ti:
+                                    break          # that tile has not started yet
+                                gate = base[r] + rows[k] - 1
+                            else:
+                                if ti < self.layer_first[lay]:
+                                    break          # the previous layer is still running
+                                gate = self._layer_start(lay)
+                        else:
+                            if ti < k:
+                                break              # earlier tiles still to drain
+                            gate = max(fb[k], self._layer_start(lay))
+                        cstart = max(loader_free, gate)
+                        start = max(cstart, wready)
+                        if wready > cstart:
+                            self.mem_tiles.add(k)
+                        self.load_gate[ai] = gate
+                        end = start + loadc[k]
+                        read_end = end - lat[k]
+                        ls[k], lr[k] = start, end
+                    self.action_start[ai], self.action_end[ai] = start, end
+                    loader_free = end
+                    if w_last[ai]:
+                        wgt.release(wb, read_end)
+                    ai += 1
+                    progress = True
+                # ---- array
+                while ti < n_t:
+                    k = ti
+                    b = prev_end
+                    if load_action[k] >= 0:
+                        if load_action[k] >= ai:
+                            break                  # its load is not done
+                        b = max(b, lr[k])
+                    lay = layer_of[k]
+                    if k == self.layer_first[lay]:
+                        b = max(b, self._layer_start(lay))
+                    cb = b
+                    ab = act_block[k]
+                    if ab >= 0:
+                        if not act.ready[ab].triggered:
+                            waits.append(act.ready[ab])
+                            break
+                        b = max(b, act.ready_at[ab])
+                    if out_first[k]:
+                        ob = out_block[k]
+                        free = out.slot_free(ob)
+                        if free is not None:
+                            if not free.triggered:
+                                waits.append(free)
+                                break
+                            b = max(b, out.slot_free_at(ob))
+                    if b > cb:
+                        self.mem_tiles.add(k)
+                    base[k] = b
+                    prev_end = b + stream[k]
+                    end = prev_end + rows[k] + drain[k] - 2
+                    if end > finish:
+                        finish = end
+                    fb[k + 1] = finish
+                    if act_last[k]:
+                        act.release(act_block[k], prev_end + rows[k] - 1)
+                    if out_last[k]:
+                        self.complete(out_block[k], finish)
+                    if k == self.layer_last[lay]:
+                        self.layer_end[lay] = finish
+                    ti += 1
+                    progress = True
+            if ti >= n_t and ai >= n_a:
+                break
+            if not waits:
+                raise RuntimeError(f"array and weight path wait for each other (tile {ti}, "
+                                   f"action {ai})")
+            yield simpy.AnyOf(env, waits) if len(waits) > 1 else waits[0]
+        self.done.succeed()
+
+    def _layer_start(self, lay: int) -> int:
+        """When layer ``lay`` may begin: the previous layer's last result is out."""
+        return self.layer_end[lay - 1] if lay else 0
+
+    def complete(self, ob: int, when: int) -> None:
+        """Output block ``ob``'s last result leaves the array at ``when``."""
+        ev = self.out_complete[ob]
+        delay = when - int(self.env.now)
+        if delay <= 0:
+            ev.succeed()
+        else:
+            self.env.timeout(delay).callbacks.append(lambda _e: ev.succeed())

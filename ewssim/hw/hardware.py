@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ewssim.compress.format import WeightFormat
-from ewssim.config import DataConfig, MemoryConfig
+from ewssim.config import DataConfig, MemoryConfig, ScaleSimConfig
 from ewssim.workload.activations import nnz_per_block
 from ewssim.workload.layers import Layer
 
@@ -70,6 +70,8 @@ class Hardware:
     crf_latency: int
     lzc_stage_cycles: int
     sign_latency: int
+    crf_groups: int = 0              # codebook groups the CRF holds (0: all of a layer's)
+    crf_write_bytes_per_cycle: int = 0   # 0: one codeword (d bytes) per cycle
     # ---- SCALE-Sim parity timing
     load_mode: str = "lines"         # "lines" (loader) or "rows" (shifted in from the top)
     drain_full_width: bool = False   # the last wave crosses all columns
@@ -79,6 +81,8 @@ class Hardware:
     memory: MemoryConfig = MemoryConfig()
     data: DataConfig = DataConfig()
     act_profile: str = "default"
+    #: SCALE-Sim's own memory model (``scalesim-ws`` only), else None
+    scalesim: ScaleSimConfig | None = None
     # ---- area-only choices
     acc_bits_cfg: int = 0
     act_pipe_reg: bool = True
@@ -88,6 +92,21 @@ class Hardware:
     @property
     def physical_pes(self) -> int:
         return self.pe_rows * self.cols
+
+    @property
+    def halves(self) -> int:
+        """Slots of each L1 buffer: 2 when double-buffered."""
+        return 2 if self.memory.l1_double_buffer else 1
+
+    @property
+    def l2_act_bytes(self) -> int:
+        """The L2 share that holds activations between layers (and staged inputs)."""
+        return int(self.memory.l2_act_fraction * self.memory.l2_bytes)
+
+    @property
+    def l2_stage_bytes(self) -> int:
+        """The rest of L2: the weight staging ring."""
+        return self.memory.l2_bytes - self.l2_act_bytes
 
     @property
     def nm(self) -> tuple[int, int]:

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from ewssim.errors import InputError
 
 LayerKind = Literal["conv", "linear", "matmul"]
@@ -197,6 +199,41 @@ class Layer:
 
     def weight_bytes(self, bits: int = 8) -> int:
         return (self.weights * bits + 7) // 8
+
+    # ----------------------------------------------------------------- input footprints
+    def _reads(self, out_idx: np.ndarray, stride: int, pad: int, dil: int, k: int,
+               size: int) -> int:
+        """How many distinct input positions (of ``size``) the output positions ``out_idx``
+        read along one axis: the union of ``o*stride - pad + j*dil`` for taps ``j < k``."""
+        pos = out_idx[:, None] * stride - pad + np.arange(k)[None, :] * dil
+        pos = pos[(pos >= 0) & (pos < size)]
+        return int(np.unique(pos).size)
+
+    def input_footprint(self, p0: int, p1: int) -> int:
+        """Input elements, per input channel, that output pixels ``p0 .. p1-1`` read
+        (docs/model-reference.md, "L1 blocks").  Pixels run over ``(image, row, column)``;
+        within an image, a range inside one output row reads the input rows of that row and
+        the input columns of its pixels; a range over several output rows reads whole input
+        rows (every column any output column reads).  A matmul's streaming operand: one row of
+        ``in_c`` per pixel (token)."""
+        if p1 <= p0:
+            return 0
+        if self.kind == "matmul":
+            return p1 - p0
+        oh, ow = self.out_h, self.out_w
+        per_img = oh * ow
+        total = 0
+        for b in range(p0 // per_img, (p1 - 1) // per_img + 1):
+            q0 = max(p0, b * per_img) - b * per_img
+            q1 = min(p1, (b + 1) * per_img) - b * per_img
+            y0, y1 = q0 // ow, (q1 - 1) // ow
+            rows = self._reads(np.arange(y0, y1 + 1), self.stride_h, self.pad_h, self.dil_h,
+                               self.kernel_h, self.in_h)
+            xs = np.arange(q0 % ow, (q1 - 1) % ow + 1) if y0 == y1 else np.arange(ow)
+            cols = self._reads(xs, self.stride_w, self.pad_w, self.dil_w, self.kernel_w,
+                               self.in_w)
+            total += rows * cols
+        return total
 
     def as_dict(self) -> dict:
         """Plain JSON-able values: the GEMM view, counts and every shape field."""

@@ -1,0 +1,109 @@
+"""The L1 buffers (activations, weights, outputs) next to the array and their DMA processes.
+
+Each buffer is ``halves`` slots of ``bytes / halves`` (two when ``memory.l1_double_buffer``,
+one otherwise).  Its blocks (:mod:`ewssim.dataflow.blocks`) use the slots in turn: block ``b``
+goes into slot ``b mod halves`` and may be written once block ``b - halves`` has been released.
+One DMA per buffer moves its blocks in order, one at a time:
+
+* **fill** (activations, weights): waits for the block's data to be in L2 (or, for an input
+  streamed from DRAM, reads it from DRAM itself once the slot is free: cut-through), for the
+  slot, then moves it over the L2 port; the block is *ready* when that transfer ends.  The array
+  releases an activation block when the last tile using it has read its last activation; the
+  weight path releases a weight block when its last action has read its last bytes.
+* **drain** (outputs): once the block's last tile has delivered its last result, moves the
+  finished outputs over the L2 port to L2 and, when they are not kept on chip, on to DRAM
+  (cut-through); the slot is free when the last of those transfers ends.
+
+The cycles a block passes its steps are recorded per block (``stages``: ``slot`` -- the DMA
+takes it on, ``dram_end`` / ``dram_arrive`` of a streamed read, ``port_grant`` / ``port_end``,
+``complete`` for outputs), so that a stall of the array can be attributed to what the block was
+waiting for (docs/model-reference.md §4).
+"""
+
+from __future__ import annotations
+
+import simpy
+
+#: L2 port priorities among same-cycle requests (lower first)
+DRAIN, ACT_FILL, WEIGHT_FILL = 0, 1, 2
+
+
+class L1Buffer:
+    """Slot bookkeeping of one L1 buffer over a network's blocks (``n`` in all)."""
+
+    def __init__(self, env: simpy.Environment, name: str, halves: int, n: int):
+        self.env = env
+        self.name = name
+        self.halves = halves
+        self.ready = [simpy.Event(env) for _ in range(n)]      # data in L1 (fill done)
+        self.released = [simpy.Event(env) for _ in range(n)]   # slot free again
+        self.ready_at = [-1] * n
+        self.released_at = [-1] * n
+        #: per block: stage name -> cycle (docs: stall attribution)
+        self.stages: list[dict[str, int]] = [{} for _ in range(n)]
+
+    def slot_free(self, b: int) -> simpy.Event | None:
+        """The event that frees block ``b``'s slot (``None``: free from the start)."""
+        return self.released[b - self.halves] if b >= self.halves else None
+
+    def slot_free_at(self, b: int) -> int:
+        return self.released_at[b - self.halves] if b >= self.halves else 0
+
+    def mark_ready(self, b: int) -> None:
+        self.ready_at[b] = int(self.env.now)
+        self.ready[b].succeed()
+
+    def release(self, b: int, when: int) -> None:
+        """Free block ``b``'s slot at cycle ``when`` (>= now)."""
+        def fire(_e=None):
+            self.released_at[b] = when
+            self.released[b].succeed()
+        delay = when - int(self.env.now)
+        if delay <= 0:
+            fire()
+        else:
+            self.env.timeout(delay).callbacks.append(fire)
+
+
+def fill_process(env, buf: L1Buffer, blocks, l2_port, dram, *, in_l2, deps, priority,
+                 dram_priority):
+    """DMA of an activation or weight buffer.  ``blocks``: per block ``(bytes, src,
+    layer)`` with ``src`` "l2" (data in L2 when ``in_l2[b]`` triggers) or "stream" (read from
+    DRAM, cut-through, once the slot is free); ``deps[layer]``: the producer's writes."""
+    for b, (nbytes, src, layer) in enumerate(blocks):
+        st = buf.stages[b]
+        dep = deps[layer]
+        if dep is not None and not dep.triggered:
+            yield dep
+        if in_l2[b] is not None and not in_l2[b].triggered:
+            yield in_l2[b]
+        free = buf.slot_free(b)
+        if free is not None and not free.triggered:
+            yield free
+        st["slot"] = int(env.now)
+        if src == "stream":
+            req, grant, end, arrive = yield env.process(dram.read(nbytes, dram_priority))
+            st.update(dram_req=req, dram_grant=grant, dram_end=end, dram_arrive=arrive)
+        st["port_req"] = int(env.now)
+        grant, end = yield l2_port.transfer(nbytes, priority)
+        st.update(port_grant=grant, port_end=end)
+        buf.mark_ready(b)
+
+
+def drain_process(env, buf: L1Buffer, blocks, l2_port, dram, *, complete, layer_done):
+    """DMA of the output buffer.  ``blocks``: per block ``(bytes, dest, layer, last_of_layer)``;
+    ``complete[b]``: the block's last result left the array; ``layer_done[layer]`` succeeds
+    when the layer's last block has reached its destination."""
+    for b, (nbytes, dest, layer, last) in enumerate(blocks):
+        st = buf.stages[b]
+        if not complete[b].triggered:
+            yield complete[b]
+        st["complete"] = int(env.now)
+        grant, end = yield l2_port.transfer(nbytes, DRAIN)
+        st.update(port_grant=grant, port_end=end)
+        if dest == "dram":
+            req, grant, end = yield env.process(dram.write(nbytes))
+            st.update(dram_req=req, dram_grant=grant, dram_end=end)
+        buf.release(b, int(env.now))
+        if last:
+            layer_done[layer].succeed()
