@@ -11,8 +11,8 @@ the loader cycle by cycle; it reads only the layers, the resolved hardware and e
 mapping choice (pixel chunk, partial sums in the PRF).
 
 ``test_strategy_reaches_every_branch`` counts, over the same strategy, how often each branch of
-the memory model is taken (chunking, spills, single buffering, reloads, the sparse array): each
-in at least a quarter of the examples.
+the memory model is taken (chunking, spills, single buffering, reloads, the sparse array, and
+the engine's fast-forward of steady states): each in at least a quarter of the examples.
 """
 
 from __future__ import annotations
@@ -43,11 +43,15 @@ PRESETS = ("ews", "ws", "mvq", "mvq", "mvq", "ssvq", "ssvq", "s2ta-w")
 
 # ----------------------------------------------------------------------------- strategies
 
-def _layer(draw, name: str, kind: str, mult: int) -> Layer:
+def _layer(draw, name: str, kind: str, mult: int, style: str | None = None) -> Layer:
     """A small layer whose input channels per group are a multiple of ``mult``."""
-    style = draw(st.sampled_from(["conv", "conv", "conv", "linear", "grouped"]))
+    style = style or draw(st.sampled_from(["conv", "conv", "linear", "grouped", "deep"]))
     if kind == "int8" and draw(st.booleans()):
         style = draw(st.sampled_from([style, "depthwise", "matmul"]))
+    if style == "deep":     # many reduction folds of one shape: steady states to fast-forward
+        return Layer(name, "linear", 1, draw(st.integers(2, 12)),
+                     mult * draw(st.integers(24, 64)) // (1 if mult == 1 else 2),
+                     2 * draw(st.integers(1, 2)))
     if style == "linear":
         return Layer(name, "linear", draw(st.integers(1, 3)), draw(st.integers(1, 6)),
                      mult * draw(st.integers(1, 3)), 2 * draw(st.integers(1, 6)))
@@ -88,8 +92,10 @@ def cases(draw):
     rows = draw(st.sampled_from([r for r in range(2, 17) if r % step == 0]))
     cols = draw(st.integers(2, 8))
     n_layers = draw(st.integers(1, 3))
+    # a third of the examples: deep layers in large weight blocks, steady states to skip
+    steady = draw(st.integers(0, 2)) == 0
     layers = tuple(_layer(draw, f"l{i}", "int8" if step == 1 else "codebook",
-                          over.get("weights.d", step))
+                          over.get("weights.d", step), "deep" if steady else None)
                    for i in range(n_layers))
     if codebook:
         over["weights.k"] = 4
@@ -104,9 +110,10 @@ def cases(draw):
     db = draw(st.booleans())
     halves = 2 if db else 1
     w_unit = rows * cols * 3
-    l1_w = halves * w_unit * draw(st.sampled_from([1, 2, 8]))
+    l1_w = halves * w_unit * (16 if steady else draw(st.sampled_from([1, 2, 8])))
     biggest = max(la.input_bytes(8) for la in layers)
-    l1_a = halves * max(rows, int(biggest * draw(st.sampled_from([0.2, 0.35, 0.5, 1.0, 4.0]))))
+    l1_a = halves * max(rows, int(biggest * (4.0 if steady else draw(st.sampled_from(
+        [0.2, 0.35, 0.5, 1.0, 4.0])))))
     l1_o = halves * cols * 4 * draw(st.sampled_from([1, 2, 4, 32]))
     frac = draw(st.sampled_from([0.0, 0.0, 0.25, 0.5, 0.75]))
     l2 = (l1_a + l1_w) * draw(st.sampled_from([1, 1, 2, 4, 64]))
@@ -127,7 +134,8 @@ def cases(draw):
     })
     if name in ("ews", "mvq", "ssvq"):
         over["dataflow.wrf_double_buffer"] = draw(st.booleans())
-        over["array.wrf_depth"] = draw(st.integers(1, 9))
+        over["array.wrf_depth"] = draw(st.sampled_from([1, 2] if steady else
+                                                        [1, 2, 3, 4, 6, 9]))
     try:
         arch = a.replace(over)
     except InputError:
@@ -188,6 +196,7 @@ def branches(res) -> dict[str, bool]:
             r.mapping.schedule.load_cycles > 0].tolist()))) <
                int((r.mapping.schedule.load_cycles > 0).sum()) for r in res),
         "sparse array": any(r.mapping.lhw.sparse for r in res),
+        "fast-forward": any(r.fast_forwarded for r in res),
     }
 
 

@@ -129,5 +129,7 @@ class Dataflow(ABC):
 
     @abstractmethod
     def candidates(self, layer: Layer, lhw: LayerHardware, weight_bytes: int,
-                   ctx: LayerContext = OFF_CHIP, codebook_bytes: int = 0) -> list[Mapping]:
-        """Every mapping of ``layer`` this dataflow would consider, in a fixed order."""
+                   ctx: LayerContext = OFF_CHIP, codebook_bytes: int = 0, *,
+                   lazy: bool = False) -> list[Mapping]:
+        """Every mapping of ``layer`` this dataflow would consider, in a fixed order
+        (``lazy``: without their L1 blocks, see :func:`ewssim.dataflow.blocks.attach_blocks`)."""

@@ -98,38 +98,44 @@ def _bytes(elems, bits: int):
     return -(-np.asarray(elems, dtype=np.int64) * bits // 8)
 
 
-def _runs(keys: list) -> list[tuple[int, int]]:
-    """(first, last) index of each run of equal consecutive keys."""
-    out, start = [], 0
-    for i in range(1, len(keys) + 1):
-        if i == len(keys) or keys[i] != keys[start]:
-            out.append((start, i - 1))
-            start = i
-    return out
+def _run_starts(*cols: np.ndarray) -> np.ndarray:
+    """Indices where a run of equal consecutive key tuples starts (``cols``: the keys'
+    columns)."""
+    n = len(cols[0])
+    change = np.zeros(n, bool)
+    if n:
+        change[0] = True
+    for c in cols:
+        change[1:] |= c[1:] != c[:-1]
+    return np.flatnonzero(change)
 
 
-def _pack(sizes: list[int], half: int, groups: list | None = None) -> list[tuple[int, int]]:
-    """Greedy: consecutive items share a block while their bytes fit ``half`` (and, with
-    ``groups``, belong to the same group)."""
-    out: list[tuple[int, int]] = []
-    start, acc = 0, 0
-    for i, b in enumerate(sizes):
-        new = i > start and (acc + b > half or (groups is not None and groups[i] != groups[start]))
-        if new:
-            out.append((start, i - 1))
-            start, acc = i, 0
-        acc += b
-    if sizes:
-        out.append((start, len(sizes) - 1))
-    return out
+def _greedy(sizes: np.ndarray, half: int) -> np.ndarray:
+    """Greedy packing of consecutive items: a block takes items while their bytes fit ``half``
+    (its first item always).  Returns the first item of every block."""
+    cs = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+    n = len(sizes)
+    starts = []
+    i = 0
+    while i < n:
+        starts.append(i)
+        j = int(np.searchsorted(cs, cs[i] + half, side="right")) - 2
+        i = max(j, i) + 1
+    return np.asarray(starts, np.int64)
 
 
-def _stream(first: list[int], last: list[int], nbytes: list[int], consumers: int) -> StreamBlocks:
+def _stream(first, last, nbytes, consumers: int) -> StreamBlocks:
+    first = np.asarray(first, np.int64)
+    last = np.asarray(last, np.int64)
     of = np.full(consumers, -1, np.int64)
-    for b, (f, la) in enumerate(zip(first, last, strict=True)):
-        of[f:la + 1] = b
-    return StreamBlocks(np.asarray(first, np.int64), np.asarray(last, np.int64),
-                        np.asarray(nbytes, np.int64), of)
+    if len(first):
+        marks = np.zeros(consumers + 1, np.int64)
+        np.add.at(marks, first, 1)
+        np.add.at(marks, last + 1, -1)
+        covered = np.cumsum(marks[:-1]) > 0
+        idx = np.cumsum(np.isin(np.arange(consumers), first)) - 1
+        of = np.where(covered, idx, -1)
+    return StreamBlocks(first, last, np.asarray(nbytes, np.int64), of)
 
 
 def _halves(lhw: LayerHardware) -> int:
@@ -166,12 +172,12 @@ def _act_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware):
     half = lhw.hw.memory.l1_act_bytes // _halves(lhw)
     n = len(s)
     groups = block_groups(layer)
-    units = int(s.units.shape[0]) if s.units.shape[0] else None
+    cg = layer.in_c // layer.groups
+    units = int(s.units.shape[0]) if s.units.shape[0] else cg
     whole = act_bytes(layer, lhw, 0, stream_pixels(layer), 0, groups)
-    all_units = (0, units if units is not None else layer.in_c // layer.groups)
     if whole <= half:
-        return _stream([0], [n - 1], [whole], n), [(0, stream_pixels(layer), 0, groups,
-                                                    *all_units)]
+        return _stream([0], [n - 1], [whole], n), [(0, stream_pixels(layer), 0, groups, 0,
+                                                    units)]
     g0s, g1s, n0s = s.g0.tolist(), s.g1.tolist(), s.n0.tolist()
     p0s, p1s, u0s, u1s = s.p0.tolist(), s.p1.tolist(), s.u0.tolist(), s.u1.tolist()
     fp: dict[tuple[int, int], int] = {}
@@ -180,25 +186,60 @@ def _act_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware):
         key = (p0, p1)
         if key not in fp:
             fp[key] = layer.input_footprint(p0, p1)
-        return int(_stored(lhw, fp[key] * _channels(layer, u0, u1) * (g1 - g0)))
-    first, last, nbytes, spans = [], [], [], []
-    for k in range(n):
-        g0, g1, p0, p1, u0, u1 = g0s[k], g1s[k], p0s[k], p1s[k], u0s[k], u1s[k]
-        if first and spans[-1][2] == g0 and n0s[first[-1]] == n0s[k]:
+        return int(_stored(lhw, fp[key] * min(u1 - u0, cg) * (g1 - g0)))
+    first: list[int] = []
+    last: list[int] = []
+    nbytes: list[int] = []
+    spans: list[tuple] = []
+    # runs of tiles over the same pixels of one pass (its reduction folds): their units are
+    # contiguous, so a whole run joins a block at once when the block still fits
+    starts = _run_starts(s.g0, s.n0, s.p0, s.p1).tolist() + [n]
+    for r0, r1 in zip(starts[:-1], starts[1:], strict=False):
+        g0, g1, p0, p1 = g0s[r0], g1s[r0], p0s[r0], p1s[r0]
+        lo, hi = min(u0s[r0:r1]), max(u1s[r0:r1])
+        if first and spans[-1][2] == g0 and n0s[first[-1]] == n0s[r0]:
             h = spans[-1]
-            hull = (min(h[0], p0), max(h[1], p1), g0, g1, min(h[4], u0), max(h[5], u1))
+            hull = (min(h[0], p0), max(h[1], p1), g0, g1, min(h[4], lo), max(h[5], hi))
             hb = size(*hull)
             if hb <= half:
-                spans[-1], last[-1], nbytes[-1] = hull, k, hb
+                spans[-1], last[-1], nbytes[-1] = hull, r1 - 1, hb
                 continue
-        b = size(p0, p1, g0, g1, u0, u1)
-        if b > half:
-            raise MappingInvalid(f"the input of {p1 - p0} pixels ({b} B) exceeds half of the L1 "
-                                 f"activation buffer ({half} B)")
-        first.append(k)
-        last.append(k)
-        nbytes.append(b)
-        spans.append((p0, p1, g0, g1, u0, u1))
+        else:
+            b = size(p0, p1, g0, g1, lo, hi)
+            if b <= half:
+                first.append(r0)
+                last.append(r1 - 1)
+                nbytes.append(b)
+                spans.append((p0, p1, g0, g1, lo, hi))
+                continue
+        # the run does not fit whole: its first tiles may still join the open block ...
+        k = r0
+        while k < r1 and first and spans[-1][2] == g0 and n0s[first[-1]] == n0s[k]:
+            h = spans[-1]
+            hull = (min(h[0], p0), max(h[1], p1), g0, g1, min(h[4], u0s[k]), max(h[5], u1s[k]))
+            hb = size(*hull)
+            if hb > half:
+                break
+            spans[-1], last[-1], nbytes[-1] = hull, k, hb
+            k += 1
+        # ... then blocks of the run's own pixels: each takes tiles while their units fit
+        while k < r1:
+            b = size(p0, p1, g0, g1, u0s[k], u1s[k])
+            if b > half:
+                raise MappingInvalid(f"the input of {p1 - p0} pixels ({b} B) exceeds half of "
+                                     f"the L1 activation buffer ({half} B)")
+            lo_j, hi_j = k, r1 - 1            # the last tile j with a block k..j that fits
+            while lo_j < hi_j:
+                mid = (lo_j + hi_j + 1) // 2
+                if size(p0, p1, g0, g1, u0s[k], u1s[mid]) <= half:
+                    lo_j = mid
+                else:
+                    hi_j = mid - 1
+            first.append(k)
+            last.append(lo_j)
+            nbytes.append(size(p0, p1, g0, g1, u0s[k], u1s[lo_j]))
+            spans.append((p0, p1, g0, g1, u0s[k], u1s[lo_j]))
+            k = lo_j + 1
     return _stream(first, last, nbytes, n), spans
 
 
@@ -244,114 +285,148 @@ def _tile_weight_bytes(s: TileSchedule, layer: Layer, lhw: LayerHardware) -> np.
     return _bytes(-(-w // f.d), f.subvector_bits)
 
 
-def _codebook_groups_of(s: TileSchedule, layer: Layer, lhw: LayerHardware, i: int) -> set[int]:
-    """Codebook groups (blocks of output channels) tile ``i``'s columns use."""
-    per = layer.out_c // lhw.format.codebook_groups
-    n_g = layer.out_c // layer.groups
-    out = set()
-    for g in range(int(s.g0[i]), int(s.g1[i])):
-        o0, o1 = g * n_g + int(s.n0[i]), g * n_g + int(s.n1[i])
-        out.update(range(o0 // per, (o1 - 1) // per + 1))
-    return out
-
-
 def _weight_actions(s: TileSchedule, layer: Layer, lhw: LayerHardware, header: int):
-    """(kind, tile, bytes, cycles) of every weight-path action in order: the layer's codebook
-    loads (initial fill, and least-recently-used reloads when the CRF holds fewer groups than
-    the layer has) before the loads that need them."""
+    """Every weight-path action in order -- the layer's codebook loads (initial fill, and
+    least-recently-used reloads when the CRF holds fewer groups than the layer has) before the
+    loads that need them -- as arrays: kind, tile, bytes, cycles, data (a code per distinct
+    piece of data: >= 0 a tile's weight set, < 0 a set of codebooks) and the codebook groups
+    each CRF action writes."""
     hw, f = lhw.hw, lhw.format
     per_tile = _tile_weight_bytes(s, layer, lhw)
-    loads = np.flatnonzero(s.load_cycles > 0).tolist()
-    kinds, tiles, nbytes, cycles, data = [], [], [], [], []
-
-    def set_of(t):
-        return ("set", int(s.g0[t]), int(s.n0[t]), int(s.u0[t]))
+    loads = np.flatnonzero(s.load_cycles > 0)
+    n = len(loads)
+    # a weight set is (group pack, output fold, reduction fold): a code per set
+    nn, nu = int(s.n0.max(initial=0)) + 1, int(s.u0.max(initial=0)) + 1
+    codes = ((s.g0[loads] * nn + s.n0[loads]) * nu + s.u0[loads]).astype(np.int64)
     if not lhw.decoder:
-        for j, t in enumerate(loads):
-            kinds.append(LOAD)
-            tiles.append(t)
-            nbytes.append(int(per_tile[t]) + (header if j == 0 else 0))
-            cycles.append(0)
-            data.append(set_of(t))
-        return kinds, tiles, nbytes, cycles, data
+        nbytes = per_tile[loads].astype(np.int64)
+        if n:
+            nbytes[0] += header
+        return (np.full(n, LOAD, np.int64), loads.astype(np.int64), nbytes,
+                np.zeros(n, np.int64), codes, np.zeros(n, np.int64))
     groups = f.codebook_groups
     cap = hw.crf_groups or groups
     width = hw.crf_write_bytes_per_cycle or f.d
     group_bytes = f.k * f.d
-    resident: list[int] = []  # least recently used first
-    for j, t in enumerate(loads):
-        need = _codebook_groups_of(s, layer, lhw, t)
-        if len(need) > cap:
-            raise MappingInvalid(f"a tile needs {len(need)} codebook groups, the CRF holds {cap}")
-        if j == 0:  # the initial fill: the first groups, and every group's scale
-            fill = list(range(min(groups, cap)))
-            kinds.append(CRF)
-            tiles.append(t)
-            nbytes.append(header - groups * group_bytes + len(fill) * group_bytes)
-            cycles.append(ceil_div(len(fill) * group_bytes, width))
-            data.append(("codebooks", *fill))
-            resident = fill
-        missing = sorted(need - set(resident))
+    per = layer.out_c // groups
+    n_g = layer.out_c // layer.groups
+    lo = (s.g0[loads] * n_g + s.n0[loads]) // per
+    hi = ((s.g1[loads] - 1) * n_g + s.n1[loads] - 1) // per
+    width_need = hi - lo + 1
+    if n and int(width_need.max()) > cap:
+        raise MappingInvalid(f"a tile needs {int(width_need.max())} codebook groups, the CRF "
+                             f"holds {cap}")
+    kinds, tiles, nbytes, cycles, data, written = [], [], [], [], [], []
+    crf_codes: dict[tuple, int] = {}
+
+    def crf(t: int, gs: list[int], extra: int = 0) -> None:
+        kinds.append(CRF)
+        tiles.append(t)
+        nbytes.append(extra + len(gs) * group_bytes)
+        cycles.append(ceil_div(len(gs) * group_bytes, width))
+        data.append(-1 - crf_codes.setdefault(tuple(gs), len(crf_codes)))
+        written.append(len(gs))
+    if not n:
+        return tuple(np.zeros(0, np.int64) for _ in range(6))
+    fill = list(range(min(groups, cap)))
+    crf(int(loads[0]), fill, header - groups * group_bytes)
+    if cap >= groups:       # every group stays: the loads alone
+        return (np.asarray(kinds + [LOAD] * n, np.int64),
+                np.concatenate([[loads[0]], loads]).astype(np.int64),
+                np.concatenate([nbytes, per_tile[loads]]).astype(np.int64),
+                np.concatenate([cycles, np.zeros(n, np.int64)]).astype(np.int64),
+                np.concatenate([data, codes]).astype(np.int64),
+                np.concatenate([written, np.zeros(n, np.int64)]).astype(np.int64))
+    resident = list(fill)   # least recently used first
+    lo_l, hi_l, loads_l, codes_l = lo.tolist(), hi.tolist(), loads.tolist(), codes.tolist()
+    for j, t in enumerate(loads_l):
+        need = range(lo_l[j], hi_l[j] + 1)
+        missing = [g for g in need if g not in resident]
+        for g in need:                 # the groups it needs are the most recently used
+            if g in resident:
+                resident.remove(g)
+                resident.append(g)
         for g in missing:
             if len(resident) == cap:
                 resident.pop(0)
             resident.append(g)
-            kinds.append(CRF)
-            tiles.append(t)
-            nbytes.append(group_bytes)
-            cycles.append(ceil_div(group_bytes, width))
-            data.append(("codebooks", g))
-        for g in sorted(need):
+            crf(t, [g])
+        for g in need:
             resident.remove(g)
             resident.append(g)
         kinds.append(LOAD)
         tiles.append(t)
         nbytes.append(int(per_tile[t]))
         cycles.append(0)
-        data.append(set_of(t))
-    return kinds, tiles, nbytes, cycles, data
+        data.append(codes_l[j])
+        written.append(0)
+    return tuple(np.asarray(x, np.int64) for x in (kinds, tiles, nbytes, cycles, data,
+                                                    written))
 
 
-def _weight_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, kinds, tiles, nbytes):
+def _first_uses(pass_id: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Per action: it is the first of its pass to use its data."""
+    n = len(data)
+    first = np.zeros(n, bool)
+    if n:
+        key = pass_id * (int(data.max()) - int(data.min()) + 1) + (data - int(data.min()))
+        first[np.unique(key, return_index=True)[1]] = True
+    return first
+
+
+def _weight_blocks(s: TileSchedule, lhw: LayerHardware, kinds, tiles, nbytes, data):
     """Greedy packing of consecutive actions into half-buffer blocks; a pass that reloads its
-    weights and whose distinct weights fit a half is a block of its own."""
+    weights and whose distinct weights fit a half is a block of its own.  Also returns each
+    action's pass and whether it is the first of its pass to use its data."""
     half = lhw.hw.memory.l1_weight_bytes // _halves(lhw)
-    if nbytes and max(nbytes) > half:
-        raise MappingInvalid(f"one weight action reads {max(nbytes)} B, more than half of the "
-                             f"L1 weight buffer ({half} B)")
-    passes = [(int(s.g0[t]), int(s.n0[t])) for t in tiles]
-    sets = [(int(s.g0[t]), int(s.n0[t]), int(s.u0[t])) for t in tiles]
-    units: list[tuple[int, int, int, bool]] = []  # (first, last, bytes, standalone)
-    for f, la in _runs(passes):
-        distinct: dict = {}
-        crf, loads = 0, 0
-        for a in range(f, la + 1):
-            if kinds[a] == LOAD:
-                distinct.setdefault(sets[a], nbytes[a])
-                loads += 1
-            else:
-                crf += nbytes[a]
-        resident = sum(distinct.values()) + crf
-        if loads > len(distinct) and resident <= half:
-            units.append((f, la, resident, True))
-        else:
-            units.extend((a, a, nbytes[a], False) for a in range(f, la + 1))
-    first, last, blk, standalone = [], [], [], []
-    for u in units:
-        f, la, b, alone = u
-        if first and not alone and not standalone[-1] and blk[-1] + b <= half:
-            last[-1] = la
-            blk[-1] += b
-            continue
-        first.append(f)
-        last.append(la)
-        blk.append(b)
-        standalone.append(alone)
-    return _stream(first, last, blk, len(kinds))
+    n = len(kinds)
+    if n and int(nbytes.max()) > half:
+        raise MappingInvalid(f"one weight action reads {int(nbytes.max())} B, more than half "
+                             f"of the L1 weight buffer ({half} B)")
+    starts = _run_starts(s.g0[tiles], s.n0[tiles])
+    pass_id = np.zeros(n, np.int64)
+    if n:
+        pass_id[starts[1:]] = 1
+        pass_id = np.cumsum(pass_id)
+    first_use = _first_uses(pass_id, data)
+    is_load = kinds == LOAD
+    n_pass = len(starts)
+    loads = np.bincount(pass_id, weights=is_load, minlength=n_pass)
+    distinct = np.bincount(pass_id, weights=is_load & first_use, minlength=n_pass)
+    resident = np.bincount(pass_id, weights=np.where(~is_load | first_use, nbytes, 0),
+                           minlength=n_pass)
+    alone = (loads > distinct) & (resident <= half)
+    bounds = starts.tolist() + [n]
+    first: list[int] = []
+    last: list[int] = []
+    blk: list[int] = []
+    cs = np.concatenate([[0], np.cumsum(nbytes)])
+
+    def pack(a0: int, a1: int) -> None:
+        """Greedy blocks over the actions a0 .. a1-1 (passes not of their own)."""
+        bs = _greedy(nbytes[a0:a1], half).tolist() + [a1 - a0]
+        for b0, b1 in zip(bs[:-1], bs[1:], strict=False):
+            first.append(a0 + b0)
+            last.append(a0 + b1 - 1)
+            blk.append(int(cs[a0 + b1] - cs[a0 + b0]))
+    open_from = None
+    for p in range(n_pass):
+        if alone[p]:
+            if open_from is not None:
+                pack(open_from, bounds[p])
+                open_from = None
+            first.append(bounds[p])
+            last.append(bounds[p + 1] - 1)
+            blk.append(int(resident[p]))
+        elif open_from is None:
+            open_from = bounds[p]
+    if open_from is not None:
+        pack(open_from, n)
+    return _stream(first, last, blk, n), pass_id, first_use
 
 
-def _weight_pieces(w: StreamBlocks, data: list, nbytes: list[int], passes: list,
-                   stage: int):
+def _weight_pieces(w: StreamBlocks, nbytes: np.ndarray, pass_id: np.ndarray,
+                   first_use: np.ndarray, stage: int):
     """Bytes each weight block brings into L2 first, and which block's L1 fill lets them
     leave the L2 staging ring.  A pass (group pack x output fold) whose blocks read some
     weights more than once (a pixel-chunked order reloading its WRFs), and whose distinct
@@ -362,47 +437,45 @@ def _weight_pieces(w: StreamBlocks, data: list, nbytes: list[int], passes: list,
     nb = len(w)
     pieces = w.nbytes.copy()
     free_at = np.arange(nb, dtype=np.int64)
-    # blocks of each pass (a block never spans two passes that both re-read)
-    block_pass = [passes[int(w.first[b])] for b in range(nb)]
-    for f, la in _runs(block_pass):
-        a0, a1 = int(w.first[f]), int(w.last[la])
-        first_use: dict = {}
-        for i in range(a0, a1 + 1):
-            first_use.setdefault(data[i], i)
-        distinct = sum(nbytes[i] for i in first_use.values())
-        if len(first_use) == a1 - a0 + 1 or la == f or distinct > stage:
+    if not nb:
+        return pieces, free_at
+    n_pass = int(pass_id.max()) + 1
+    actions = np.bincount(pass_id, minlength=n_pass)
+    distinct = np.bincount(pass_id, weights=first_use, minlength=n_pass)
+    dbytes = np.bincount(pass_id, weights=np.where(first_use, nbytes, 0), minlength=n_pass)
+    bpass = pass_id[w.first]
+    bstarts = _run_starts(bpass).tolist() + [nb]
+    for f, la1 in zip(bstarts[:-1], bstarts[1:], strict=False):
+        p = int(bpass[f])
+        if la1 - 1 == f or distinct[p] == actions[p] or dbytes[p] > stage:
             continue
-        pieces[f:la + 1] = 0
-        for i in first_use.values():
-            pieces[w.of[i]] += nbytes[i]
-        free_at[f:la + 1] = la
+        pieces[f:la1] = 0
+        a0, a1 = int(w.first[f]), int(w.last[la1 - 1])
+        firsts = a0 + np.flatnonzero(first_use[a0:a1 + 1])
+        np.add.at(pieces, w.of[firsts], nbytes[firsts])
+        free_at[f:la1] = la1 - 1
     return pieces, free_at
 
 
 # ----------------------------------------------------------------------------- outputs
-def _out_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, psums_in_prf: bool):
+def _out_blocks(s: TileSchedule, lhw: LayerHardware, psums_in_prf: bool):
     hw = lhw.hw
     half = hw.memory.l1_out_bytes // _halves(lhw)
     n = len(s)
-    keys = list(zip(s.g0.tolist(), s.n0.tolist(), s.p0.tolist(), s.p1.tolist(), strict=True))
-    runs = _runs(keys)
-    cells = [int((s.p1[f] - s.p0[f]) * s.used_cols[f]) for f, _ in runs]
+    rs = _run_starts(s.g0, s.n0, s.p0, s.p1)
+    re = np.append(rs[1:], n) - 1
+    cells = (s.p1[rs] - s.p0[rs]) * (s.g1[rs] - s.g0[rs]) * (s.n1[rs] - s.n0[rs])
     width = hw.data.act_bits if psums_in_prf else hw.data.psum_bits
-    buf = [int(_bytes(c, width)) for c in cells]
-    if buf and max(buf) > half:
-        raise MappingInvalid(f"a pass keeps {max(buf)} B in the L1 output buffer, more than half "
-                             f"({half} B)")
-    ratio = lhw.act_storage_ratio
-    drain = [int(_bytes(c, hw.data.act_bits)) for c in cells]
-    if ratio < 1.0:
-        drain = [int(np.ceil(d * ratio)) for d in drain]
-    first, last, nbytes, occ = [], [], [], []
-    for bf, bl in _pack(buf, half):
-        first.append(runs[bf][0])
-        last.append(runs[bl][1])
-        nbytes.append(sum(drain[bf:bl + 1]))
-        occ.append(sum(buf[bf:bl + 1]))
-    return _stream(first, last, nbytes, n), np.asarray(occ, np.int64)
+    buf = _bytes(cells, width)
+    if len(buf) and int(buf.max()) > half:
+        raise MappingInvalid(f"a pass keeps {int(buf.max())} B in the L1 output buffer, more "
+                             f"than half ({half} B)")
+    drain = _stored(lhw, cells)
+    bs = _greedy(buf, half)
+    be = np.append(bs[1:], len(buf)) - 1
+    nbytes = np.add.reduceat(drain, bs) if len(bs) else np.zeros(0, np.int64)
+    occ = np.add.reduceat(buf, bs) if len(bs) else np.zeros(0, np.int64)
+    return _stream(rs[bs], re[be], nbytes, n), occ
 
 
 # ----------------------------------------------------------------------------- the layer
@@ -426,18 +499,25 @@ def layer_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, ctx: LayerCo
         src = "stream"
     pieces = _act_pieces(layer, lhw, spans) if src == "staged" else \
         np.zeros(len(act), np.int64)
-    kinds, tiles, nbytes, cycles, data = _weight_actions(s, layer, lhw, header_bytes)
-    w = _weight_blocks(s, layer, lhw, kinds, tiles, nbytes)
-    passes = [(int(s.g0[t]), int(s.n0[t])) for t in tiles]
-    w_piece, w_free_at = _weight_pieces(w, data, nbytes, passes, hw.l2_stage_bytes)
-    out, occ = _out_blocks(s, layer, lhw, psums_in_prf)
+    kinds, tiles, nbytes, cycles, data, written = _weight_actions(s, layer, lhw, header_bytes)
+    w, pass_id, first_use = _weight_blocks(s, lhw, kinds, tiles, nbytes, data)
+    w_piece, w_free_at = _weight_pieces(w, nbytes, pass_id, first_use, hw.l2_stage_bytes)
+    out, occ = _out_blocks(s, lhw, psums_in_prf)
     w_src = "l2" if layer.kind == "matmul" and ctx.input_on_chip else "dram"
     group_bytes = lhw.format.k * lhw.format.d if lhw.decoder else 0
-    crf_bytes = sum((len(dt) - 1) * group_bytes for kd, dt in zip(kinds, data, strict=True)
-                    if kd == CRF)
+    crf_bytes = int(written.sum()) * group_bytes
     return LayerBlocks(act=act, act_src=src, act_piece=pieces, w=w, w_piece=w_piece,
-                       w_free_at=w_free_at, w_kind=np.asarray(kinds, np.int64),
-                       w_tile=np.asarray(tiles, np.int64),
-                       w_cycles=np.asarray(cycles, np.int64), w_src=w_src, out=out,
+                       w_free_at=w_free_at, w_kind=kinds, w_tile=tiles, w_cycles=cycles,
+                       w_src=w_src, out=out,
                        out_buf=occ, out_dest="l2" if ctx.output_on_chip else "dram",
                        crf_bytes=crf_bytes)
+
+
+def attach_blocks(m, ctx: LayerContext, header_bytes: int) -> None:
+    """Give mapping ``m`` its L1 blocks and the L2/DRAM traffic they imply (raises
+    :class:`MappingInvalid` when a working set does not fit)."""
+    from ewssim.dataflow.traffic import block_traffic
+
+    m.blocks = layer_blocks(m.schedule, m.layer, m.lhw, ctx, psums_in_prf=m.psums_in_prf,
+                            header_bytes=header_bytes)
+    block_traffic(m.traffic, m.blocks, m.lhw)

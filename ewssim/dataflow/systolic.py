@@ -15,9 +15,9 @@ from dataclasses import replace
 
 from ewssim.config import ArchConfig
 from ewssim.dataflow.base import OFF_CHIP, Dataflow, LayerContext, Mapping
-from ewssim.dataflow.blocks import MappingInvalid, act_bytes, layer_blocks
+from ewssim.dataflow.blocks import MappingInvalid, act_bytes, attach_blocks
 from ewssim.dataflow.tiling import block_groups, build_schedule, stream_pixels
-from ewssim.dataflow.traffic import array_traffic, block_traffic, ideal_traffic
+from ewssim.dataflow.traffic import array_traffic, ideal_traffic
 from ewssim.errors import InputError
 from ewssim.hw.hardware import Hardware, LayerHardware, ceil_div
 from ewssim.workload.layers import Layer
@@ -124,27 +124,26 @@ class SystolicDataflow(Dataflow):
         return out
 
     def candidates(self, layer: Layer, lhw: LayerHardware, weight_bytes: int,
-                   ctx: LayerContext = OFF_CHIP, codebook_bytes: int = 0
-                   ) -> list[Mapping | MappingInvalid]:
+                   ctx: LayerContext = OFF_CHIP, codebook_bytes: int = 0, *,
+                   lazy: bool = False) -> list[Mapping | MappingInvalid]:
+        """``lazy``: leave the L1 blocks to :func:`~ewssim.dataflow.blocks.attach_blocks`
+        (the engine builds them only for the candidates it runs)."""
         out: list[Mapping | MappingInvalid] = []
         for name, chunk, in_prf in self.chunks(layer, lhw):
             s = build_schedule(layer, lhw, chunk)
             traffic = array_traffic(s, layer, lhw, psums_in_prf=in_prf)
             notes = [f"{s.pack} groups packed per tile"] if s.pack > 1 else []
-            blocks = None
+            m = Mapping(layer=layer, schedule=s, traffic=traffic, lhw=lhw, psums_in_prf=in_prf,
+                        name=name, chunk=chunk, notes=notes)
             if lhw.hw.memory.ideal:
                 ideal_traffic(traffic, layer, lhw, weight_bytes)
-            else:
+            elif not lazy:
                 try:
-                    blocks = layer_blocks(s, layer, lhw, ctx, psums_in_prf=in_prf,
-                                          header_bytes=codebook_bytes)
+                    attach_blocks(m, ctx, codebook_bytes)
                 except MappingInvalid as exc:
                     out.append(MappingInvalid(f"{name}: {exc}"))
                     continue
-                block_traffic(traffic, blocks, lhw)
-            out.append(Mapping(layer=layer, schedule=s, traffic=traffic, lhw=lhw,
-                               psums_in_prf=in_prf, name=name, chunk=chunk, notes=notes,
-                               blocks=blocks))
+            out.append(m)
         return out
 
 

@@ -101,28 +101,72 @@ def _tile_grid(layer: Layer, plan: FoldPlan, rows: int, cols: int, chunk: int | 
     return g0, g1, n0, n1, u0, u1, edges[PC], edges[PC + 1], set_id
 
 
-def wrf_slots(set_id: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
+def wrf_slots(set_id: np.ndarray, slots: int, period: int | None = None,
+              pass_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """LRU allocation of weight sets to the WRF's ``slots``, a scan over tiles:
-    (tile loads its set?, release tile of the slot it loads into or -1)."""
+    (tile loads its set?, release tile of the slot it loads into or -1).
+
+    With the loop structure given (``period``: the reduction folds ``K``, repeated per pixel
+    chunk; ``pass_len``: tiles per pass), the steady part of every pass is filled in at once,
+    exactly: with ``K <= slots`` the first chunk loads the pass's sets and every later chunk
+    finds them resident; with ``K > slots``, once ``slots`` consecutive tiles have missed the
+    slots are used round-robin, so every later tile misses and evicts the set of the tile
+    ``slots`` before it."""
     n = set_id.shape[0]
     needs_load = np.zeros(n, dtype=bool)
     release = np.full(n, -1, dtype=np.int64)
     slot_of: dict[int, int] = {}
     occupant = [-1] * slots
     last_use = [-1] * slots
+    tile_slot = [0] * n
     sid = set_id.tolist()
-    for i in range(n):
-        s = sid[i]
-        k = slot_of.get(s)
+    misses = 0          # consecutive misses up to here
+    i = 0
+    while i < n:
+        if period and pass_len:
+            pos = i % pass_len
+            end = i - pos + pass_len
+            if period > slots and misses >= slots and end - i > 1:
+                # round-robin: every tile to the end of the pass misses and evicts the set
+                # of the tile `slots` before it
+                needs_load[i:end] = True
+                release[i:end] = np.arange(i, end) - slots + 1
+                for j in range(i, end):
+                    tile_slot[j] = tile_slot[j - slots]
+                slot_of.clear()
+                for j in range(end - slots, end):
+                    k = tile_slot[j]
+                    occupant[k] = sid[j]
+                    last_use[k] = j
+                    slot_of[sid[j]] = k
+                misses += end - i
+                i = end
+                continue
+            if period <= slots and pos >= period and pos % period == 0 and end - i > period:
+                # hits to the end of the pass: each set last used in the final chunk
+                for kf in range(period):
+                    last_use[slot_of[sid[i + kf]]] = end - period + kf
+                for j in range(i, end):
+                    tile_slot[j] = tile_slot[j - period]
+                misses = 0
+                i = end
+                continue
+        s_ = sid[i]
+        k = slot_of.get(s_)
         if k is None:
             k = min(range(slots), key=lambda j: last_use[j])  # free slots have last_use -1
             if occupant[k] >= 0:
                 del slot_of[occupant[k]]
                 release[i] = last_use[k] + 1
-            occupant[k] = s
-            slot_of[s] = k
+            occupant[k] = s_
+            slot_of[s_] = k
             needs_load[i] = True
+            misses += 1
+        else:
+            misses = 0
         last_use[k] = i
+        tile_slot[i] = k
+        i += 1
     return needs_load, release
 
 
@@ -149,7 +193,8 @@ def build_schedule(layer: Layer, lhw: LayerHardware, chunk: int | None) -> TileS
     # ("rows") pass through PEs still computing, so only line loads can be double-buffered
     double_buffer = lhw.double_buffer and slots >= 2 and hw.load_mode == "lines"
     g0, g1, n0, n1, u0, u1, p0, p1, set_id = _tile_grid(layer, plan, rows, cols, chunk)
-    needs_load, release = wrf_slots(set_id, slots)
+    per_pass = len(set_id) // (plan.group_packs * plan.n_folds)
+    needs_load, release = wrf_slots(set_id, slots, plan.k_folds, per_pass)
     used_cols = (g1 - g0) * (n1 - n0)
     if hw.load_mode == "rows":
         load = np.where(needs_load, lhw.pe_rows, 0)

@@ -259,7 +259,12 @@ def weight_actions(plan: RefPlan, header: int) -> list[RefAction]:
                                   cdiv(len(fill) * gbytes, width), ("codebooks", *fill)))
             resident = list(fill)
             first = False
-        for g in sorted(set(need) - set(resident)):
+        missing = sorted(set(need) - set(resident))
+        for g in sorted(need):         # needed groups first become the most recently used
+            if g in resident:
+                resident.remove(g)
+                resident.append(g)
+        for g in missing:
             if len(resident) == cap:
                 resident.pop(0)
             resident.append(g)
@@ -336,29 +341,33 @@ def weight_blocks(plan: RefPlan, acts: list[RefAction]) -> list[RefBlock]:
                     out.append(RefBlock(x, x, acts[x].nbytes))
                     standalone.append(False)
         i = j + 1
-    # which staged bytes each block brings, per pass
-    for b in out:
-        b.piece, b.free_with = b.nbytes, out.index(b)
+    # which staged bytes each block brings: the blocks that begin in a pass keep the pass's
+    # weights in L2 when the pass re-reads some and its distinct weights fit the ring
+    for j, b in enumerate(out):
+        b.piece, b.free_with = b.nbytes, j
+    first_in_pass: list[bool] = []
+    seen: set = set()
+    for x, a in enumerate(acts):
+        if x == 0 or pass_of(a) != pass_of(acts[x - 1]):
+            seen = set()
+        first_in_pass.append(a.data not in seen)
+        seen.add(a.data)
     stage = lhw.hw.l2_stage_bytes
     k = 0
     while k < len(out):
+        p = pass_of(acts[out[k].first])
         m = k
-        while m + 1 < len(out) and pass_of(acts[out[m + 1].first]) == pass_of(acts[out[k].first]):
+        while m + 1 < len(out) and pass_of(acts[out[m + 1].first]) == p:
             m += 1
-        span = acts[out[k].first:out[m].last + 1]
-        seen: dict = {}
-        for idx, a in enumerate(span):
-            seen.setdefault(a.data, idx)
-        if len(seen) < len(span) and m > k and \
-                sum(span[idx].nbytes for idx in seen.values()) <= stage:
+        mine = [x for x in range(len(acts)) if pass_of(acts[x]) == p]
+        distinct = [x for x in mine if first_in_pass[x]]
+        if m > k and len(distinct) < len(mine) and \
+                sum(acts[x].nbytes for x in distinct) <= stage:
             for b in out[k:m + 1]:
                 b.piece, b.free_with = 0, m
-            base = out[k].first
-            for idx in seen.values():
-                a_index = base + idx
-                owner = next(n for n in range(k, m + 1)
-                             if out[n].first <= a_index <= out[n].last)
-                out[owner].piece += span[idx].nbytes
+            for j in range(k, m + 1):
+                out[j].piece = sum(acts[x].nbytes for x in range(out[j].first, out[j].last + 1)
+                                   if first_in_pass[x])
         k = m + 1
     return out
 

@@ -19,6 +19,7 @@ SCALE-Sim's USER mode takes its stalls from SCALE-Sim's own memory model
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,14 +30,14 @@ from ewssim.compress.plan import LayerFormat
 from ewssim.config import ArchConfig
 from ewssim.dataflow import Dataflow, Hardware, Mapping, dataflow_of, resolve
 from ewssim.dataflow.base import LayerContext, Traffic
-from ewssim.dataflow.blocks import MappingInvalid
+from ewssim.dataflow.blocks import MappingInvalid, attach_blocks
 from ewssim.engine.stalls import CAUSES, attribute
 from ewssim.errors import InputError
 from ewssim.hw.array import GatedArray, schedule_cycles
 from ewssim.hw.dram import ACT_READ, DramChannel
 from ewssim.hw.l1 import ACT_FILL, WEIGHT_FILL, L1Buffer, drain_process, fill_process
 from ewssim.hw.l2 import Ring, staged_input_process, weight_prefetch_process
-from ewssim.hw.port import Port
+from ewssim.hw.port import Port, rational
 from ewssim.workload.activations import load_activation_profile
 from ewssim.workload.layers import Layer, Network
 
@@ -50,6 +51,8 @@ class LayerResult:
     stall_cycles: int = 0
     stalls: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: tiles whose times the engine filled in from a steady state (diagnostics)
+    fast_forwarded: int = 0
 
     @property
     def total_cycles(self) -> int:
@@ -89,45 +92,94 @@ def activation_residency(network: Network, hw: Hardware) -> list[LayerContext]:
 # ----------------------------------------------------------------------------- planning
 
 def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | None,
-               ctx: LayerContext, pin: str | None = None) -> Mapping:
+               ctx: LayerContext, pin: str | None = None,
+               cache: dict | None = None) -> Mapping:
     """The mapping the engine runs for ``layer``: every valid candidate of the dataflow is run
     through the engine (this layer alone, with its activations where the network puts them)
     and the one with the fewest cycles is kept; ties: fewer DRAM + L2 bytes, then the
-    dataflow's order.  ``pin``: the candidate's name to use instead (``--mapping``)."""
+    dataflow's order.  ``pin``: the candidate's name to use instead (``--mapping``).
+
+    Candidates are run in the order of a lower bound of their cycles (their closed-form
+    compute, their DRAM bytes over the channel, their L2 bytes over the port: no run can be
+    shorter) and a candidate whose bound exceeds the best run so far is not run: the choice is
+    the exhaustive one.  ``cache``: layers identical but for their name share the choice."""
+    key = None
+    if cache is not None:
+        key = (dataclasses.replace(layer, name=""), fmt.format if fmt else None,
+               fmt.bits if fmt else None, fmt.note if fmt else "", ctx, pin)
+        hit = cache.get(key)
+        if hit is not None:
+            return dataclasses.replace(hit, layer=layer, notes=list(hit.notes))
     lhw = hw.layer(fmt.format if fmt else None, ctx.act_density)
     wbytes = lhw.weight_bytes(layer, fmt.total_bytes if fmt else None)
     header = fmt.codebook_bytes if fmt is not None else 0
-    cands, why_not = [], []
-    for cand in flow.candidates(layer, lhw, wbytes, ctx, header):
-        if isinstance(cand, MappingInvalid):
-            why_not.append(str(cand))
-        else:
-            cands.append(cand)
-    if not cands:
-        raise InputError(f"layer '{layer.name}': no mapping fits the L1 buffers ("
-                         + "; ".join(why_not) + ")", field="memory",
-                         allowed="larger L1 buffers")
+    ideal = hw.memory.ideal
+    cands = flow.candidates(layer, lhw, wbytes, ctx, header, lazy=True)
+    why_not = [str(c) for c in cands if isinstance(c, MappingInvalid)]
+    cands = [c for c in cands if not isinstance(c, MappingInvalid)]
     if pin is not None:
         names = [c.name for c in cands]
         if pin not in names:
             raise InputError(f"layer '{layer.name}': mapping {pin!r} is not a valid candidate",
                              field="--mapping", allowed=", ".join(names))
-        chosen = cands[names.index(pin)]
+        cands = [cands[names.index(pin)]]
+    costs: list = [None] * len(cands)
+    best = None
+    # no run can beat the mapping's compute alone (nor, once its blocks are known, the time
+    # its DRAM and L2 bytes hold the channel and the port)
+    bounds = [schedule_cycles(c.schedule) - c.schedule.extra_cycles for c in cands]
+    for i in sorted(range(len(cands)), key=lambda j: (bounds[j], j)):
+        c = cands[i]
+        if best is not None and bounds[i] > costs[best][0]:
+            continue                                   # cannot be faster: not built, not run
+        if not ideal:
+            try:
+                attach_blocks(c, ctx, header)
+            except MappingInvalid as exc:
+                why_not.append(f"{c.name}: {exc}")
+                costs[i] = "invalid"
+                continue
+            bounds[i] = max(bounds[i], _lower_bound(c, hw))
+            if best is not None and bounds[i] > costs[best][0]:
+                continue
+        if ideal:
+            cyc = schedule_cycles(c.schedule)
+        elif len(cands) == 1:
+            cyc = bounds[i]          # the only candidate: no need to run it alone
+        else:
+            cyc = _run([c], hw, causes=False)[0][0]
+        costs[i] = (cyc, _bytes_moved(c.traffic))
+        if best is None or costs[i] < costs[best] or (costs[i] == costs[best] and i < best):
+            best = i
+    if best is None:
+        raise InputError(f"layer '{layer.name}': no mapping fits the L1 buffers ("
+                         + "; ".join(why_not) + ")", field="memory",
+                         allowed="larger L1 buffers")
+    chosen = cands[best]
+    if pin is not None:
         chosen.notes.insert(0, f"mapping {pin} (pinned)")
-    elif len(cands) == 1 or hw.memory.ideal:
-        costs = [(schedule_cycles(c.schedule), _bytes_moved(c.traffic)) for c in cands]
-        chosen = cands[min(range(len(cands)), key=lambda i: costs[i])]
-        chosen.notes.insert(0, _why(chosen, cands, costs))
     else:
-        costs = []
-        for c in cands:
-            r = _run([c], hw)
-            costs.append((r[0][0], _bytes_moved(c.traffic)))
-        chosen = cands[min(range(len(cands)), key=lambda i: costs[i])]
-        chosen.notes.insert(0, _why(chosen, cands, costs))
+        shown = [(c, k if isinstance(k, tuple) else (bounds[j], None))
+                 for j, (c, k) in enumerate(zip(cands, costs, strict=True)) if k != "invalid"]
+        chosen.notes.insert(0, _why(chosen, [c for c, _ in shown], [k for _, k in shown]))
     if fmt is not None and fmt.note:
         chosen.notes.insert(0, fmt.note)
+    if cache is not None:
+        cache[key] = chosen
     return chosen
+
+
+def _lower_bound(m: Mapping, hw: Hardware) -> int:
+    """Cycles no run of mapping ``m`` alone can beat: its compute with ideal memory, and the
+    time its DRAM and L2 bytes hold the channel and the port."""
+    t = m.traffic
+    dram = t.dram_act_read_bytes + t.dram_weight_read_bytes + t.dram_out_write_bytes
+    l2 = t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_out_write_bytes
+    mem = hw.memory
+    width = rational(mem.dram_bytes_per_cycle)
+    return max(schedule_cycles(m.schedule) - m.schedule.extra_cycles,
+               -(-dram * width.denominator // width.numerator),
+               -(-l2 // mem.l2_bytes_per_cycle))
 
 
 def _bytes_moved(t: Traffic) -> int:
@@ -139,8 +191,8 @@ def _why(chosen: Mapping, cands: list[Mapping], costs: list) -> str:
     if len(cands) == 1:
         return f"mapping {chosen.name} (the only one that fits)"
     i = next(j for j, c in enumerate(cands) if c is chosen)
-    others = ", ".join(f"{c.name} {k[0]:,}" for j, (c, k) in enumerate(zip(cands, costs,
-                                                                       strict=True)) if j != i)
+    others = ", ".join(f"{c.name} {'>= ' if k[1] is None else ''}{k[0]:,}"
+                       for j, (c, k) in enumerate(zip(cands, costs, strict=True)) if j != i)
     mine = costs[i][0]
     return f"mapping {chosen.name}: {mine:,} cycles alone (others: {others})"
 
@@ -170,10 +222,11 @@ def simulate(network: Network, arch: ArchConfig | Hardware, *,
     contexts = activation_residency(network, hw)
     mappings = []
     n = len(network.layers)
+    cache: dict = {}
     for i, layer in enumerate(network.layers):
         fmt = formats.get(layer.name) if formats else None
         pin = mapping.get(layer.name) if isinstance(mapping, dict) else mapping
-        mappings.append(plan_layer(layer, hw, flow, fmt, contexts[i], pin))
+        mappings.append(plan_layer(layer, hw, flow, fmt, contexts[i], pin, cache))
         if progress:
             progress(i + 1, n, layer.name)
     if hw.memory.ideal:
@@ -184,8 +237,8 @@ def simulate(network: Network, arch: ArchConfig | Hardware, *,
         return _scalesim_stalls(results, hw)
     per_layer = _run(mappings, hw)
     return [LayerResult(mapping=m, compute_cycles=tot - st, stall_cycles=st, stalls=causes,
-                        notes=list(m.notes))
-            for m, (tot, st, causes) in zip(mappings, per_layer, strict=True)]
+                        notes=list(m.notes), fast_forwarded=ff)
+            for m, (tot, st, causes, ff) in zip(mappings, per_layer, strict=True)]
 
 
 def _scalesim_stalls(results: list[LayerResult], hw: Hardware) -> list[LayerResult]:
@@ -205,66 +258,102 @@ def _scalesim_stalls(results: list[LayerResult], hw: Hardware) -> list[LayerResu
 # ----------------------------------------------------------------------------- one run
 
 def _flatten(mappings: list[Mapping]) -> dict:
-    """Global arrays over the network's tiles, weight actions and blocks."""
-    t = {k: [] for k in ("stream", "load", "lat", "drain", "release", "rows", "db", "layer",
+    """Global arrays (as lists) over the network's tiles, weight actions and blocks."""
+    T = {k: [] for k in ("stream", "load", "lat", "drain", "release", "rows", "db", "layer",
                          "act_block", "act_last", "out_block", "out_first", "out_last",
-                         "load_action")}
-    a = {k: [] for k in ("kind", "tile", "cycles", "w_block", "w_last")}
+                         "load_action", "plain")}
+    A = {k: [] for k in ("kind", "tile", "cycles", "w_block", "w_last")}
     act, wgt, out = [], [], []
     layer_first, layer_last = [], []
     t0 = a0 = ab0 = wb0 = ob0 = 0
     for li, m in enumerate(mappings):
         s, bl, lhw = m.schedule, m.blocks, m.lhw
         n = len(s)
+        na = len(bl.w_kind)
         layer_first.append(t0)
         layer_last.append(t0 + n - 1)
-        t["stream"] += s.stream_cycles.tolist()
-        t["load"] += s.load_cycles.tolist()
-        t["lat"] += [lhw.load_latency if s.load_cycles[i] else 0 for i in range(n)]
-        t["drain"] += s.drain_cols.tolist()
-        t["release"] += [r + t0 if r >= 0 else -1 for r in s.release.tolist()]
-        t["rows"] += [s.rows] * n
-        t["db"] += [bool(s.double_buffer)] * n
-        t["layer"] += [li] * n
-        t["act_block"] += (bl.act.of + ab0).tolist()
-        last = np.zeros(n, bool)
-        last[bl.act.last] = True
-        t["act_last"] += last.tolist()
-        t["out_block"] += (bl.out.of + ob0).tolist()
-        first = np.zeros(n, bool)
-        first[bl.out.first] = True
-        last = np.zeros(n, bool)
-        last[bl.out.last] = True
-        t["out_first"] += first.tolist()
-        t["out_last"] += last.tolist()
+        loads = s.load_cycles > 0
+
+        def flag(idx, size):
+            f = np.zeros(size, bool)
+            f[idx] = True
+            return f
         la = bl.load_action()
-        t["load_action"] += [x + a0 if x >= 0 else -1 for x in la.tolist()]
-        a["kind"] += bl.w_kind.tolist()
-        a["tile"] += (bl.w_tile + t0).tolist()
-        a["cycles"] += bl.w_cycles.tolist()
-        a["w_block"] += (bl.w.of + wb0).tolist()
-        wl = np.zeros(len(bl.w_kind), bool)
-        wl[bl.w.last] = True
-        a["w_last"] += wl.tolist()
-        for b in range(len(bl.act)):
-            act.append((int(bl.act.nbytes[b]), bl.act_src, li, int(bl.act_piece[b])))
+        plain = _plain(s, bl, la)
+        parts = {
+            "stream": s.stream_cycles, "load": s.load_cycles,
+            "lat": np.where(loads, lhw.load_latency, 0), "drain": s.drain_cols,
+            "release": np.where(s.release >= 0, s.release + t0, -1),
+            "rows": np.full(n, s.rows), "db": np.full(n, bool(s.double_buffer)),
+            "layer": np.full(n, li), "act_block": bl.act.of + ab0,
+            "act_last": flag(bl.act.last, n), "out_block": bl.out.of + ob0,
+            "out_first": flag(bl.out.first, n), "out_last": flag(bl.out.last, n),
+            "load_action": np.where(la >= 0, la + a0, -1), "plain": plain}
+        for k, v in parts.items():
+            T[k].append(np.asarray(v))
+        for k, v in (("kind", bl.w_kind), ("tile", bl.w_tile + t0), ("cycles", bl.w_cycles),
+                     ("w_block", bl.w.of + wb0), ("w_last", flag(bl.w.last, na))):
+            A[k].append(np.asarray(v))
+        src = bl.act_src
+        act += [(nb, src, li, pc) for nb, pc in zip(bl.act.nbytes.tolist(),
+                                                    bl.act_piece.tolist(), strict=True)]
         operand = m.layer.kind == "matmul"
-        for b in range(len(bl.w)):
-            wgt.append((int(bl.w.nbytes[b]), li, bl.w_src == "dram", operand,
-                        int(bl.w_piece[b]), int(bl.w_free_at[b]) + wb0))
-        for b in range(len(bl.out)):
-            out.append((int(bl.out.nbytes[b]), bl.out_dest, li, b == len(bl.out) - 1))
+        from_dram = bl.w_src == "dram"
+        wgt += [(nb, li, from_dram, operand, pc, fa + wb0)
+                for nb, pc, fa in zip(bl.w.nbytes.tolist(), bl.w_piece.tolist(),
+                                      bl.w_free_at.tolist(), strict=True)]
+        no = len(bl.out)
+        out += [(nb, bl.out_dest, li, b == no - 1)
+                for b, nb in enumerate(bl.out.nbytes.tolist())]
         t0 += n
-        a0 += len(bl.w_kind)
+        a0 += na
         ab0 += len(bl.act)
         wb0 += len(bl.w)
-        ob0 += len(bl.out)
+        ob0 += no
+    plain = np.concatenate(T.pop("plain"))
+    stops = np.append(np.flatnonzero(~plain), len(plain))
+    t = {k: np.concatenate(v).tolist() for k, v in T.items()}
+    # per tile: the first tile at or after it that is not plain (fast-forward horizon)
+    t["plain_end"] = stops[np.searchsorted(stops, np.arange(len(plain)))].tolist()
+    a = {k: np.concatenate(v).tolist() if v else [] for k, v in A.items()}
     return dict(t=t, a=a, act=act, wgt=wgt, out=out, layer_first=layer_first,
                 layer_last=layer_last)
 
 
-def _run(mappings: list[Mapping], hw: Hardware) -> list[tuple[int, int, dict[str, int]]]:
-    """Simulate the layers end to end; per layer (total cycles, stall cycles, stall causes)."""
+def _plain(s, bl, la: np.ndarray) -> np.ndarray:
+    """Per tile: it repeats the previous tile (same stream, load, drain, slot distance, the
+    same activation, weight and output blocks, none of which it opens or closes, its load
+    right after the previous tile's).  A run of such tiles may be fast-forwarded once it is in
+    a steady state (:meth:`ewssim.hw.array.GatedArray.run`)."""
+    n = len(s)
+    idx = np.arange(n)
+    has = s.load_cycles > 0
+    off = np.where(s.release >= 0, idx - s.release, -1)
+    same = np.ones(n, bool)
+    if n:
+        same[0] = same[-1] = False
+    for x in (s.stream_cycles, s.load_cycles, s.drain_cols, off, bl.act.of, bl.out.of):
+        same[1:] &= x[1:] == x[:-1]
+    same &= ~has | (off >= 0)
+    for ends in (bl.act.last, bl.out.first, bl.out.last):
+        same[ends] = False
+    if not len(bl.w_kind):
+        return same & ~has
+    w_last = np.zeros(len(bl.w_kind), bool)
+    w_last[bl.w.last] = True
+    prev = np.roll(la, 1)
+    ok = (la == prev + 1) & (prev >= 0)
+    la_c = np.where(la >= 0, la, 0)
+    ok &= bl.w.of[la_c] == bl.w.of[np.where(prev >= 0, prev, 0)]
+    ok &= ~w_last[la_c]
+    same &= ~has | ok
+    return same
+
+
+def _run(mappings: list[Mapping], hw: Hardware, *, causes: bool = True
+         ) -> list[tuple[int, int, dict[str, int], int]]:
+    """Simulate the layers end to end; per layer (total cycles, stall cycles, stall causes,
+    tiles fast-forwarded).  ``causes=False``: total cycles only (stalls not attributed)."""
     m = hw.memory
     f = _flatten(mappings)
     env = simpy.Environment()
@@ -313,13 +402,14 @@ def _run(mappings: list[Mapping], hw: Hardware) -> list[tuple[int, int, dict[str
         raise RuntimeError("the simulation ended before every output was written")
     ends = list(array.layer_end)
     ends[-1] = max(ends[-1], int(env.now))
-    causes = attribute(array, f, act, wgt, out, ends, done_at)
+    why = attribute(array, f, act, wgt, out, ends, done_at) if causes else \
+        [{} for _ in ends]
     out_rows = []
     prev = 0
     for li in range(n_layers):
         total = ends[li] - prev
-        c = causes[li]
+        c = why[li]
         st = sum(c.values())
-        out_rows.append((total, st, {k: c.get(k, 0) for k in CAUSES}))
+        out_rows.append((total, st, {k: c.get(k, 0) for k in CAUSES}, array.jumped[li]))
         prev = ends[li]
     return out_rows

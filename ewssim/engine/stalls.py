@@ -150,9 +150,17 @@ def attribute(array, f, act, wgt, out, ends: list[int], dep_done: list[int]
     t, a = f["t"], f["a"]
     n_layers = len(ends)
     causes: list[dict[str, int]] = [{} for _ in range(n_layers)]
-    acts_of: dict[int, list[int]] = {}
-    for ai, k in enumerate(a["tile"]):
-        acts_of.setdefault(k, []).append(ai)
+    kinds, a_tile, load_action = a["kind"], a["tile"], t["load_action"]
+
+    def acts_of(k: int) -> list[int]:
+        """Tile ``k``'s weight actions: its codebook loads, then its load."""
+        la = load_action[k]
+        if la < 0:
+            return []
+        first = la
+        while first > 0 and kinds[first - 1] == 0 and a_tile[first - 1] == k:
+            first -= 1
+        return list(range(first, la + 1))
     stream = t["stream"]
     for k in sorted(array.mem_tiles):
         li = t["layer"][k]
@@ -163,7 +171,7 @@ def attribute(array, f, act, wgt, out, ends: list[int], dep_done: list[int]
         x1 = array.base[k]
         if x1 <= x0:
             continue
-        acts = acts_of.get(k, [])
+        acts = acts_of(k)
         pts = _points(k, acts, array, f, act, wgt, out, dep_done)
         got = _split(x0, x1, pts,
                      lambda c, k=k, acts=acts: _cause(c, k, acts, array, f, act, wgt, out,

@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
+#: the shortest run of plain tiles worth a fast-forward attempt
+_MIN_JUMP = 4
+
 
 @dataclass
 class TileSchedule:
@@ -92,8 +95,30 @@ class TileSchedule:
         return (self.g1 - self.g0) * (self.u1 - self.u0)
 
 
+def _plain_end(s: TileSchedule) -> list[int]:
+    """Per tile, the first tile at or after it that does not repeat its predecessor (same
+    stream, load, drain and WRF slot distance; a load into an empty slot never repeats)."""
+    n = len(s)
+    idx = np.arange(n)
+    has = s.load_cycles > 0
+    off = np.where(s.release >= 0, idx - s.release, -1)
+    same = np.ones(n, bool)
+    if n:
+        same[0] = False
+    for x in (s.stream_cycles, s.load_cycles, s.drain_cols, off):
+        same[1:] &= x[1:] == x[:-1]
+    same &= ~has | (off >= 0) | (not s.double_buffer)
+    stops = np.append(np.flatnonzero(~same), n)
+    return stops[np.searchsorted(stops, idx)].tolist()
+
+
 def schedule_times(s: TileSchedule) -> tuple[np.ndarray, int]:
-    """(start cycle of every tile, total cycles) for ideal memory."""
+    """(start cycle of every tile, total cycles) for ideal memory.
+
+    Runs of tiles that repeat their predecessor are fast-forwarded once their times advance
+    by the same amount per tile over a window longer than the recurrence looks back (the
+    WRF slot distance + 2): the recurrence is max-plus, so every later tile of the run is the
+    previous one shifted (see :meth:`GatedArray._fast_forward`)."""
     L = s.rows
     stream = s.stream_cycles.tolist()
     load = s.load_cycles.tolist()
@@ -101,11 +126,16 @@ def schedule_times(s: TileSchedule) -> tuple[np.ndarray, int]:
     drain = s.drain_cols.tolist()
     n = len(stream)
     base = [0] * n
+    rdy = [0] * n     # load end of every tile (0: no load)
+    fin = [0] * (n + 1)   # finish after each tile
+    plain_end = _plain_end(s) if n > _MIN_JUMP else [0] * n
     loader_free = 0   # when the weight path can begin the next load
     prev_end = 0      # when the left edge is free (previous tile's stream ended)
     finish = 0        # end of the last result so far (exclusive)
     db = s.double_buffer
-    for i in range(n):
+    next_try = 0
+    i = 0
+    while i < n:
         ready = 0
         if load[i]:
             if db:
@@ -118,10 +148,36 @@ def schedule_times(s: TileSchedule) -> tuple[np.ndarray, int]:
             loader_free = ready
         b = prev_end if prev_end > ready else ready
         base[i] = b
+        rdy[i] = ready
         prev_end = b + stream[i]
         end = prev_end + L + drain[i] - 2
         if end > finish:
             finish = end
+        fin[i + 1] = finish
+        i += 1
+        if i < n and plain_end[i] - i >= _MIN_JUMP and i >= next_try:
+            te = plain_end[i]
+            off = i - release[i] if db and load[i] else 0
+            lo = i - off - 3
+            d = base[i - 1] - base[i - 2] if i >= 2 else 0
+            ok = lo >= 0 and d > 0 and plain_end[lo + 1] == te
+            j = lo + 1
+            while ok and j < i:
+                ok = (base[j] - base[j - 1] == d and fin[j + 1] - fin[j] == d
+                      and rdy[j] - rdy[j - 1] == (d if load[j] else 0))
+                j += 1
+            if not ok:
+                next_try = i + 4
+                continue
+            m = te - i
+            base[i:te] = range(base[i - 1] + d, base[i - 1] + d * (m + 1), d)
+            fin[i + 1:te + 1] = range(fin[i] + d, fin[i] + d * (m + 1), d)
+            if load[i]:
+                rdy[i:te] = range(rdy[i - 1] + d, rdy[i - 1] + d * (m + 1), d)
+                loader_free = rdy[te - 1]
+            prev_end = base[te - 1] + stream[te - 1]
+            finish = fin[te]
+            i = te
     return np.asarray(base, dtype=np.int64), finish + s.extra_cycles
 
 
@@ -177,6 +233,7 @@ class GatedArray:
         self.mem_tiles: set[int] = set()
         self.layer_end = [0] * len(self.layer_first)
         self.layer_of_first = {f: i for i, f in enumerate(self.layer_first)}
+        self.jumped = [0] * len(self.layer_first)    # tiles fast-forwarded, per layer
         self.done = simpy.Event(env)
 
     # ------------------------------------------------------------------ the process
@@ -193,6 +250,8 @@ class GatedArray:
         load_action = t["load_action"]
         act, wgt, out = self.act, self.wgt, self.out
         base, ls, lr, fb = self.base, self.load_start, self.load_ready, self.finish_before
+        plain_end = t["plain_end"]
+        next_try = 0
         ai = 0            # next weight action
         ti = 0            # next tile
         loader_free = 0
@@ -289,6 +348,13 @@ class GatedArray:
                         self.layer_end[lay] = finish
                     ti += 1
                     progress = True
+                    if plain_end[ti if ti < n_t else n_t - 1] - ti >= _MIN_JUMP and \
+                            ti >= next_try:
+                        jumped = self._fast_forward(ti, ai, loader_free)
+                        if jumped is None:
+                            next_try = ti + 4
+                        else:
+                            ti, ai, loader_free, prev_end, finish = jumped
             if ti >= n_t and ai >= n_a:
                 break
             if not waits:
@@ -296,6 +362,63 @@ class GatedArray:
                                    f"action {ai})")
             yield simpy.AnyOf(env, waits) if len(waits) > 1 else waits[0]
         self.done.succeed()
+
+    def _fast_forward(self, ti: int, ai: int, loader_free: int):
+        """Jump over the rest of a run of plain tiles once it is in a steady state.
+
+        Tiles ``ti .. te-1`` repeat their predecessor (``t["plain"]``: same parameters and
+        blocks, no block opened or closed, loads back to back), so the recurrence that times
+        them (start, load start and end, result end; max-plus, shift-equivariant) depends only
+        on the last few tiles.  If over a window longer than its look-back (the WRF slot
+        distance + 2) every one of those times advanced by the same ``D`` per tile, every
+        later tile of the run is the previous one shifted by ``D``: fill them in at once.
+        The memory gates cannot bind inside the run (its blocks were ready before its first
+        tile).  Returns the new (tile, action, loader_free, prev_end, finish) or ``None``."""
+        t, a = self.t, self.a
+        te = t["plain_end"][ti]
+        loads = t["load"][ti] > 0
+        off = ti - t["release"][ti] if loads and t["db"][ti] else 0
+        w = off + 3
+        lo = ti - w
+        if lo < 0 or t["plain_end"][lo + 1] != te:
+            return None
+        base, fb = self.base, self.finish_before
+        d = base[ti - 1] - base[ti - 2]
+        if d <= 0:
+            return None
+        for j in range(lo + 1, ti):
+            if base[j] - base[j - 1] != d or fb[j + 1] - fb[j] != d:
+                return None
+        ls, lr = self.load_start, self.load_ready
+        lt = ti - 1
+        if loads:
+            if ai == 0 or a["kind"][ai - 1] != 1:
+                return None
+            lt = a["tile"][ai - 1]
+            if not ti - 1 <= lt < te:
+                return None
+            for j in range(lo + 1, lt + 1):
+                if ls[j] - ls[j - 1] != d or lr[j] - lr[j - 1] != d:
+                    return None
+            if self.load_gate[ai - 1] - self.load_gate[ai - 2] != d:
+                return None
+        n = te - ti
+        b0 = base[ti - 1]
+        base[ti:te] = range(b0 + d, b0 + d * (n + 1), d)
+        f0 = fb[ti]
+        fb[ti + 1:te + 1] = range(f0 + d, f0 + d * (n + 1), d)
+        if loads and lt < te - 1:
+            m = te - 1 - lt
+            for arr, start in ((ls, ls[lt]), (lr, lr[lt])):
+                arr[lt + 1:te] = range(start + d, start + d * (m + 1), d)
+            for arr, start in ((self.action_start, self.action_start[ai - 1]),
+                               (self.action_end, self.action_end[ai - 1]),
+                               (self.load_gate, self.load_gate[ai - 1])):
+                arr[ai:ai + m] = range(start + d, start + d * (m + 1), d)
+            ai += m
+            loader_free = lr[te - 1]
+        self.jumped[t["layer"][ti]] += n
+        return te, ai, loader_free, base[te - 1] + t["stream"][te - 1], fb[te]
 
     def _layer_start(self, lay: int) -> int:
         """When layer ``lay`` may begin: the previous layer's last result is out."""
