@@ -22,6 +22,7 @@ from ewssim.api import (  # noqa: E402
     load_workload,
     preset,
     simulate,
+    stall_causes,
 )
 from ewssim.compare import compare  # noqa: E402
 from ewssim.config import ArchConfig, preset_names  # noqa: E402
@@ -32,5 +33,5 @@ from ewssim.sweep import run_sweep as sweep  # noqa: E402
 __all__ = [
     "COLUMN_UNITS", "ArchConfig", "EwssimError", "InputError", "RunResult", "__version__",
     "compare", "compress", "load_arch", "load_workload", "preset", "preset_names", "resolve",
-    "simulate", "sweep",
+    "simulate", "stall_causes", "sweep",
 ]

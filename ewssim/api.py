@@ -76,6 +76,13 @@ WEIGHT_SOURCES = ("analytic", "synthetic")
 
 # ----------------------------------------------------------------------------- inputs
 
+def stall_causes(totals: dict) -> list[tuple[str, int]]:
+    """(cause, cycles) of a run's stalls, largest first, the causes that occurred
+    (model-reference §4.5); ``totals``: :attr:`RunResult.totals` or a layers.csv row."""
+    got = [(c.replace("_", " "), int(totals.get(f"stall_{c}_cycles", 0))) for c in STALL_CAUSES]
+    return sorted([g for g in got if g[1]], key=lambda g: -g[1])
+
+
 def preset(name: str) -> ArchConfig:
     """A preset architecture (any case): ``ews``, ``mvq``, ``s2ta-aw``, ...
     (:func:`ewssim.config.preset_names`)."""
@@ -325,7 +332,9 @@ class RunResult:
                  f"{self.hw.dataflow} dataflow, {t['layers']} layers"
                  + (f"; weights: {self.weights}" if self.weights else "") + ")",
                  f"  total cycles {t['total_cycles']:,} (compute {t['compute_cycles']:,}, "
-                 f"stalls {t['stall_cycles']:,}), utilization {t['utilization']:.3f}",
+                 f"stalls {t['stall_cycles']:,}"
+                 + "".join(f"; {c} {n:,}" for c, n in stall_causes(t))
+                 + f"), utilization {t['utilization']:.3f}",
                  f"  DRAM {t['dram_read_bytes'] + t['dram_write_bytes']:,} B"]
         if "energy_pJ" in t:
             lines[-1] += (f", energy {t['energy_pJ'] / 1e6:,.1f} uJ, "

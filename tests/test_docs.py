@@ -31,3 +31,17 @@ def test_doc_links_resolve():
             if "://" in target:
                 continue
             assert (md.parent / target).exists(), f"{md.name} -> {target}"
+
+
+def test_api_page_session_runs():
+    """docs/api.md's session is executed as written."""
+    text = (DOCS / "api.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    exec(compile(block, "docs/api.md", "exec"), {})
+
+
+def test_index_lists_every_page():
+    index = (DOCS / "index.md").read_text()
+    for md in DOCS.glob("*.md"):
+        if md.name != "index.md":
+            assert f"({md.name})" in index, md.name

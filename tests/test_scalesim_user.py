@@ -152,3 +152,34 @@ def test_same_scalesim_layer_same_result():
     one = run(_conv(in_c=3, out_c=5))
     assert (grouped.runs, grouped.total_cycles, grouped.stall_cycles, grouped.access) == (
         2, 2 * one.total_cycles, 2 * one.stall_cycles, one.access)
+
+
+@pytest.mark.parametrize("case", USER_RUNS[::13], ids=lambda c: c["id"])
+def test_ewssim_run_with_the_cfg_writes_scalesim_cycles(case, tmp_path):
+    """End to end, as a user runs it: `ewssim run --arch RUN.cfg --workload TOPOLOGY.csv`;
+    layers.csv total_cycles and stall_cycles equal the recorded COMPUTE_REPORT (depthwise rows,
+    which SCALE-Sim reports per channel, are summed)."""
+    import csv
+
+    from ewssim.cli import main
+
+    cfg = tmp_path / f"{case['id']}.cfg"
+    cfg.write_text(case["cfg_text"])
+    rows = [r for r in case["topology_rows"]]
+    names = [r.split(",")[0].strip() for r in rows]
+    if len(set(names)) != len(names):
+        pytest.skip("the run repeats a layer name (an ewssim topology may not)")
+    topo = tmp_path / "topology.csv"
+    topo.write_text(case["topology_header"] + "\n" + "\n".join(rows) + "\n")
+    assert main(["run", "--arch", str(cfg), "--workload", str(topo), "--out",
+                 str(tmp_path / "out")]) == 0
+    with open(tmp_path / "out" / "layers.csv") as f:
+        got = {r["layer"]: (int(r["total_cycles"]), int(r["stall_cycles"]))
+               for r in csv.DictReader(f)}
+    want: dict[str, list[int]] = {}
+    for rec in case["layers"]:
+        name = rec["name"].split("Channel_")[0]
+        t = want.setdefault(name, [0, 0])
+        t[0] += rec["compute_report"]["Total Cycles"]
+        t[1] += rec["compute_report"]["Stall Cycles"]
+    assert got == {k: tuple(v) for k, v in want.items()}

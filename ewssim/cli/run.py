@@ -54,6 +54,9 @@ def register(sub) -> None:
     p.add_argument("--tech", metavar="FILE",
                    help="technology table for energy and area: 40nm (default), NNnm (the "
                         "default scaled to 16/28/45/65 nm), or a TOML file (ewssim/tech)")
+    p.add_argument("--mapping", metavar="NAME",
+                   help="pin every layer's mapping candidate (stream, prfN, l1-blockN; the "
+                        "notes column of layers.csv lists each layer's candidates)")
     p.add_argument("--check-functional", action="store_true",
                    help="also execute each layer's tiles on random INT8 data and compare the "
                         "outputs with a numpy convolution, exactly (small layers only)")
@@ -99,7 +102,8 @@ def _run(args) -> int:
                                           weights=args.weights, progress=bar,
                                           cache=args.cache_dir)
     with Progress(len(net.layers), "layers") as bar:
-        result = api.simulate(arch, net, progress=bar, formats=formats, tech=tech)
+        result = api.simulate(arch, net, progress=bar, formats=formats, tech=tech,
+                              mapping=args.mapping)
     result.weights = how
     extra = {}
     if args.check_functional:
@@ -125,6 +129,9 @@ def _run(args) -> int:
           f"{len(net.layers)} layers; weights: {how})")
     for key, label in SUMMARY_KEYS:
         print(f"  {label:<22} {_fmt(tot[key]):>18}")
+        if key == "stall_cycles":
+            for cause, cycles in api.stall_causes(tot):
+                print(f"    {cause:<20} {_fmt(cycles):>18}")
     kept = [f.name for f in (formats or {}).values() if f.format.int8 and f.note]
     if kept:
         print(f"  {len(kept)} layer(s) kept INT8 by the fit rule: {', '.join(kept[:4])}"

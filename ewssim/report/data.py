@@ -268,9 +268,19 @@ def energy_totals(run: Run) -> pd.DataFrame:
     return t
 
 
+#: stall causes (model-reference §4.5) and their layers.csv columns
+STALL_CAUSES = ("dram_bandwidth", "dram_latency", "l2_port", "l1_fill", "loader_crf",
+                "dependency")
+
+
 def cycles(run: Run) -> pd.DataFrame:
+    """Per layer: compute, stall and total cycles, and the stall cycles of every cause when
+    the run has them (``stall_<cause>_cycles``; runs written before them have the total
+    only)."""
     df = run.layers
-    return df[["layer", "compute_cycles", "stall_cycles", "total_cycles"]].copy()
+    cols = ["layer", "compute_cycles", "stall_cycles", "total_cycles"]
+    cols += [f"stall_{c}_cycles" for c in STALL_CAUSES if f"stall_{c}_cycles" in df]
+    return df[cols].copy()
 
 
 def access_levels(run: Run) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -158,8 +158,14 @@ def energy_totals(run: Run) -> Figure:
     return fig
 
 
+_STALL_COLOURS = {"dram_bandwidth": "#DD8452", "dram_latency": "#C44E52",
+                  "l2_port": "#8172B3", "l1_fill": "#937860", "loader_crf": "#DA8BC3",
+                  "dependency": "#8C8C8C"}
+
+
 def cycles(run: Run) -> Figure:
-    """Per-layer cycles: compute (ideal memory) + stall (waiting for memory)."""
+    """Per-layer cycles: compute + the stall cycles of every cause (model-reference §4.5),
+    stacked; runs without the per-cause columns show one stall bar."""
     t = data.cycles(run)
     layers = t["layer"].tolist()
     comp = t["compute_cycles"].to_numpy(dtype=float)
@@ -167,8 +173,17 @@ def cycles(run: Run) -> Figure:
     div, unit = scale(float((comp + stall).max(initial=0.0)), "cycles")
     fig = _figure(_layer_height(len(layers)))
     ax = fig.add_subplot()
-    _stacked(ax, [("compute (ideal memory)", comp / div, "#4C72B0"),
-                  ("stall (waiting for memory)", stall / div, "#DD8452")])
+    series = [("compute", comp / div, "#4C72B0")]
+    by_cause = [c for c in data.STALL_CAUSES if f"stall_{c}_cycles" in t]
+    if by_cause:
+        for c in by_cause:
+            vals = t[f"stall_{c}_cycles"].to_numpy(dtype=float)
+            if vals.any():
+                series.append((f"stall: {c.replace('_', ' ')}", vals / div,
+                               _STALL_COLOURS[c]))
+    else:
+        series.append(("stall (waiting for memory)", stall / div, "#DD8452"))
+    _stacked(ax, series)
     _layer_axis(ax, layers)
     ax.set_xlabel(f"latency [{unit}]")
     tot_c, tot_s = comp.sum(), stall.sum()
