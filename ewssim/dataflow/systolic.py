@@ -74,6 +74,28 @@ class SystolicDataflow(Dataflow):
             raise InputError(f"array.rows = {a.rows} is not a multiple of d = {f.d}: "
                              "sub-vectors would straddle tiles", field="array.rows",
                              allowed=f"a multiple of {f.d}")
+        self._check_tile_fits(arch)
+
+    def _check_tile_fits(self, arch: ArchConfig) -> None:
+        """One full tile's weights (every logical row and column, one tap) must fit a slot of
+        the L1 weight buffer: the weight path reads a tile's load from one L1 block."""
+        m = arch.memory
+        if m.ideal:
+            return
+        hw = self.resolve(arch)
+        f = hw.weight_format
+        weights = hw.logical_rows * hw.cols
+        if f.int8:
+            need = -(-weights * arch.data.weight_bits // 8)
+        else:
+            need = -(-weights // f.d) * f.subvector_bits
+            need = -(-need // 8)
+        halves = 2 if m.l1_double_buffer else 1
+        if m.l1_weight_bytes // halves < need:
+            raise InputError(f"{m.l1_weight_bytes} B cannot hold one {hw.logical_rows}x"
+                             f"{hw.cols} (logical) weight tile of {need} B"
+                             + (" per half" if halves == 2 else ""),
+                             field="memory.l1_weight_bytes", allowed=f">= {halves * need} B")
 
     # ------------------------------------------------------------------ resolve
     def resolve(self, arch: ArchConfig) -> Hardware:
