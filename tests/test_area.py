@@ -79,3 +79,31 @@ def test_cli_area_json_keys(capsys):
     assert out["total_mm2"] == pytest.approx(sum(out["blocks"].values()))
     assert _main(["area", "--arch", "ews", "--array", "32x32", "--tech", "28nm"]) == 0
     assert "total" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(__import__("ewssim").preset_names()))
+def test_energy_and_area_charge_exactly_the_blocks_the_hardware_has(name):
+    """Area has a block iff the resolved hardware has it, and the run's energy charges its
+    actions iff the block exists: the M:1 activation mux, the codebook path (CRF, LZCs,
+    negators)."""
+    import ewssim
+    from ewssim.area import area
+    from ewssim.dataflow import resolve
+
+    arch = ewssim.preset(name).replace({"array.rows": 16, "array.cols": 16})
+    hw = resolve(arch)
+    names = {c.name for c in area(hw).components}
+    f = hw.weight_format
+    assert ("M:1 activation mux" in names) == (hw.mux_fan_in > 0)
+    assert ("CRF storage" in names) == (hw.loader == "codebook")
+    lzc = hw.loader == "codebook" and f.pruned and f.mask_encoding == "bitmap"
+    assert any("LZC" in n for n in names) == lzc
+    assert ("sign negator" in names) == (hw.loader == "codebook" and f.signs)
+    from ewssim.workload.layers import Layer, Network
+
+    net = Network("n", (Layer("c", "conv", 8, 8, 64, 64, kernel_h=3, kernel_w=3, pad_h=1,
+                              pad_w=1),))
+    t = ewssim.simulate(arch, net).totals
+    assert (t["energy_mux_pJ"] > 0) == (hw.mux_fan_in > 0)
+    assert (t["energy_crf_pJ"] > 0) == (hw.loader == "codebook")
+    assert (t["energy_lzc_pJ"] > 0) == lzc

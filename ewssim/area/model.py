@@ -142,7 +142,8 @@ def _array(rep: AreaReport, hw: Hardware, t: TechTable) -> None:
 
 def _loader_crf(rep: AreaReport, hw: Hardware, t: TechTable) -> None:
     """Codebook weight path: LZC cascades (bitmap masks), the line register, SSVQ negators;
-    the CRF's storage (all codebook groups) and read ports."""
+    the CRF's storage (``weights.crf_groups`` codebooks, default all of a layer's) and read
+    ports."""
     add = _adder(rep, t)
     reg_a, reg_l = t["reg_bit_area"], t["reg_bit_leakage"]
     mux_a, mux_l = t["mux2_bit_area"], t["mux2_bit_leakage"]
@@ -158,7 +159,8 @@ def _loader_crf(rep: AreaReport, hw: Hardware, t: TechTable) -> None:
     if f.signs:
         add("loader", "sign negator", subs * q, t.adder("area", d.weight_bits),
             t.adder("leakage", d.weight_bits))
-    entries = f.k * f.codebook_groups  # the CRF holds all of a layer's codebook groups
+    # the CRF holds weights.crf_groups codebooks (0: all of a layer's groups)
+    entries = f.k * (hw.crf_groups or f.codebook_groups)
     ports = hw.crf_ports
     add("crf", "CRF storage", entries * f.d * 8, reg_a, reg_l)
     add("crf", "CRF read ports", ports * (entries - 1) * f.d * 8, mux_a, mux_l)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ewssim.config import sizing as _sizing  # noqa: F401  (registers the sizing rules)
-from ewssim.config.presets import PRESETS, preset, preset_names
+from ewssim.config.presets import PRESETS, from_dict, load_toml, preset, preset_names
 from ewssim.config.schema import (
     KIB,
     SECTIONS,
@@ -26,8 +26,6 @@ from ewssim.config.schema import (
     check_fields,
     check_value,
     describe_parameters,
-    from_dict,
-    load_toml,
     param,
     parse_array,
     parse_set,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 from ewssim.compress.format import METHODS, WeightFormat
@@ -443,13 +442,9 @@ def check_fields(data: dict, source: str = "<config>") -> None:
 
 
 def from_dict(data: dict, source: str = "<config>", base: ArchConfig | None = None) -> ArchConfig:
-    """A checked configuration from a nested dict (a parsed TOML file); ``preset = "NAME"``
-    starts from that preset, otherwise from ``base`` (default: the defaults)."""
-    if "preset" in data:
-        from ewssim.config.presets import preset
-
-        base = preset(data["preset"], source=source)
-        data = {k: v for k, v in data.items() if k != "preset"}
+    """A checked configuration from a nested dict, on top of ``base`` (default: the defaults).
+    A ``preset = "NAME"`` key is the presets' business
+    (:func:`ewssim.config.presets.from_dict`)."""
     return _build(ArchConfig, data, "", source, base or ArchConfig())
 
 
@@ -464,18 +459,6 @@ def validate(arch: ArchConfig, source: str = "<config>") -> ArchConfig:
     except InputError as exc:
         raise _with_source(exc, source) from None
     return arch
-
-
-def load_toml(path: str | Path) -> ArchConfig:
-    """An architecture TOML file (optionally starting from ``preset = "NAME"``)."""
-    s = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid TOML: {exc}", source=s) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", source=s) from None
-    return from_dict(data, source=s)
 
 
 def parse_array(text: str) -> tuple[int, int]:

@@ -183,10 +183,12 @@ def l1_chunk(layer: Layer, lhw: LayerHardware) -> int:
     p = min(p, total)
 
     def worst(n: int) -> int:
-        # one tile: its pack's groups, at most `rows` reduction units each
-        starts = {0, max(0, layer.out_w - 1), max(0, layer.out_w * layer.out_h - 1)}
-        return max(act_bytes(layer, lhw, s0, min(total, s0 + n), 0, groups, 0, rows)
-                   for s0 in starts)
+        # one tile: its pack's groups, at most `rows` reduction units each, at every chunk
+        # start (chunks start at multiples of n; within an image only the offset matters)
+        image = layer.out_w * layer.out_h
+        starts = {(s0 % image, min(total, s0 + n) - s0) for s0 in range(0, total, n)}
+        return max(act_bytes(layer, lhw, s0, s0 + ln, 0, groups, 0, rows)
+                   for s0, ln in starts)
     while p > 1 and worst(p) > half_act:
         p = max(1, p // 2 if worst(p // 2) > half_act else p - max(1, p // 8))
     return p
