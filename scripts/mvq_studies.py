@@ -9,18 +9,17 @@ timing and traffic (tests/test_mvq_run.py) without running k-means for every (d,
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from ewssim import api, config
 
 
 def arch(preset: str, n: int = 64, **changes) -> config.ArchConfig:
-    a = config.PRESETS[preset].with_array(n, n)
-    for section, values in changes.items():
-        a = dataclasses.replace(a, **{section: dataclasses.replace(getattr(a, section),
-                                                                   **values)})
-    return config.validate(a)
+    """``preset`` on an n x n array with ``changes`` ({section: {field: value}}), checked
+    once, all together."""
+    over = {"array.rows": n, "array.cols": n}
+    over.update({f"{sec}.{k}": v for sec, values in changes.items() for k, v in values.items()})
+    return config.preset(preset).replace(over)
 
 
 def fmt_int(v) -> str:
@@ -56,7 +55,7 @@ def ports(lines: list[str]) -> None:
     lines += ["## 2. CRF read ports on a 256×256 array (ResNet-18, mvq, 1:4, k = 256)", "",
               "A line is 256 logical weights = 256/d sub-vectors; with P ports it takes "
               "⌈(256/d)/P⌉ cycles. Compute cycles (ideal memory) and total cycles (default "
-              "memories, with the L1 weight buffer grown to 128 KiB so that a 256×256 tile of "
+              "memories, with the L1 weight buffer grown to 256 KiB so that a 256×256 tile of "
               "indices and masks fits each half); `L/d` is the published one-line-per-cycle "
               "design.", "",
               "| d | P | cycles per line | weight-load cycles | compute cycles | vs P = L/d | "
@@ -69,7 +68,7 @@ def ports(lines: list[str]) -> None:
             ideal = api.simulate(arch("mvq", 256, weights=w, memory={"ideal": True}),
                                  "resnet18", weights="analytic").totals
             real = api.simulate(arch("mvq", 256, weights=w,
-                                     memory={"l1_weight_bytes": 128 << 10}), "resnet18",
+                                     memory={"l1_weight_bytes": 256 << 10}), "resnet18",
                                 weights="analytic").totals
             ideal_full = ideal_full or ideal["compute_cycles"]
             label = f"{p} (L/d)" if p == full else str(p)
