@@ -433,7 +433,9 @@ def _weight_pieces(w: StreamBlocks, nbytes: np.ndarray, pass_id: np.ndarray,
     weights fit the L2 staging share, keeps them in L2 while it runs: each block fetches from
     DRAM only the weights it is the first of the pass to use, later blocks read L2 alone, and
     all of them leave with the pass's last block.  Otherwise every block is fetched from DRAM
-    whole and leaves with its own fill."""
+    whole and leaves with its own fill.  (What the blocks of a pass stage -- the last one may
+    run into the next pass and bring its first weights -- must fit the ring together: they
+    all leave with the last.)"""
     nb = len(w)
     pieces = w.nbytes.copy()
     free_at = np.arange(nb, dtype=np.int64)
@@ -449,9 +451,11 @@ def _weight_pieces(w: StreamBlocks, nbytes: np.ndarray, pass_id: np.ndarray,
         p = int(bpass[f])
         if la1 - 1 == f or distinct[p] == actions[p] or dbytes[p] > stage:
             continue
-        pieces[f:la1] = 0
         a0, a1 = int(w.first[f]), int(w.last[la1 - 1])
         firsts = a0 + np.flatnonzero(first_use[a0:a1 + 1])
+        if nbytes[firsts].sum() > stage:
+            continue          # with a block that runs into the next pass, they do not fit
+        pieces[f:la1] = 0
         np.add.at(pieces, w.of[firsts], nbytes[firsts])
         free_at[f:la1] = la1 - 1
     return pieces, free_at

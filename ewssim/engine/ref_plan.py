@@ -361,13 +361,14 @@ def weight_blocks(plan: RefPlan, acts: list[RefAction]) -> list[RefBlock]:
             m += 1
         mine = [x for x in range(len(acts)) if pass_of(acts[x]) == p]
         distinct = [x for x in mine if first_in_pass[x]]
+        # the bytes these blocks stage, all held until the last of them is in L1 (a block
+        # that runs into the next pass brings that pass's first weights too)
+        kept = [sum(acts[x].nbytes for x in range(b.first, b.last + 1) if first_in_pass[x])
+                for b in out[k:m + 1]]
         if m > k and len(distinct) < len(mine) and \
-                sum(acts[x].nbytes for x in distinct) <= stage:
-            for b in out[k:m + 1]:
-                b.piece, b.free_with = 0, m
-            for j in range(k, m + 1):
-                out[j].piece = sum(acts[x].nbytes for x in range(out[j].first, out[j].last + 1)
-                                   if first_in_pass[x])
+                sum(acts[x].nbytes for x in distinct) <= stage and sum(kept) <= stage:
+            for b, piece in zip(out[k:m + 1], kept, strict=True):
+                b.piece, b.free_with = piece, m
         k = m + 1
     return out
 

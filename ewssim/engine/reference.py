@@ -136,14 +136,16 @@ class ArrayRef:
         s = SimpleNamespace(**{k: np.asarray([getattr(x, k) for x in tiles], np.int64)
                                for k in ("g0", "g1", "n0", "n1", "u0", "u1", "p0", "p1")})
         self.s = s
-        self._operands(run, plan)
+        self._format(run, plan)
+        self._operands(run)
         self._state()
 
     # ------------------------------------------------------------------ operand tables
-    def _operands(self, run: LayerRun, plan: rp.RefPlan) -> None:
+    def _format(self, run: LayerRun, plan: rp.RefPlan) -> None:
+        """How the layer's weights reach the PEs: dense values, DBB blocks, or codebook
+        indices through the loader (its N:M groups, d, taps per PE)."""
         la, lhw = run.layer, run.lhw
-        s, t = self.s, self.t
-        Lp, H, Ll = self.Lp, self.H, self.Ll
+        t = self.t
         w = run.w
         cl: CompressedLayer | None = None
         if isinstance(w, CompressedLayer):
@@ -204,6 +206,17 @@ class ArrayRef:
                 gN, gM = cl.format.nm if sparse else (1, 1)
         self.d, self.q, self.gN, self.gM = d, q, gN, gM
         self.view = view
+
+    def _operands(self, run: LayerRun) -> None:
+        """Per tile: the weight of every PE (dense) or its line of sub-vector ids, the input
+        tag and value every PE row sees at every step, the output channel of every column,
+        and how many tiles contribute to each output.  One pass over the tiles building all
+        the tables together (about 95 lines): the per-tile index arithmetic is shared by
+        every table, and splitting it would pass a dozen arrays between helpers."""
+        la = run.layer
+        s, t = self.s, self.t
+        Lp, H, Ll = self.Lp, self.H, self.Ll
+        cl, view, d = self.cl, self.view, self.d
         units = unit_fields(la, t)
         xp = view.padded_input()
         ohw = la.out_h * la.out_w
@@ -1080,87 +1093,27 @@ class NetworkRef:
         self.runs, self.hw, self.max_cycles = runs, hw, max_cycles
         self.ideal = hw.memory.ideal
         self.plans: list[rp.RefPlan] = []
-        act: list[_Blk] = []
-        wgt: list[_Blk] = []
-        out: list[_Blk] = []
-        actions: list = []
+        self.act: list[_Blk] = []
+        self.wgt: list[_Blk] = []
+        self.out: list[_Blk] = []
+        self.actions: list = []                   # (layer, weight action, weight block)
         self.act_of: list[list[int]] = []        # per layer: global act block of each tile
         self.out_of: list[list[int]] = []        # per layer: global out block of each tile
         self.out_first: list[set[int]] = []      # per layer: tiles that open an out block
         self.acts_of_tile: list[dict[int, list[int]]] = []
         residency = _residency(runs, hw)
-        share = int(hw.memory.l2_act_fraction * hw.memory.l2_bytes)
-        bits = hw.data.act_bits
         for li, run in enumerate(runs):
             plan = rp.plan_tiles(run.layer, run.lhw, run.chunk, taps=run.taps,
                                  line_cycles=run.line_cycles, load_latency=run.load_latency)
             if run.tamper is not None:
                 run.tamper(plan)
             self.plans.append(plan)
-            n = len(plan.tiles)
-            in_l2, out_l2 = residency[li]
-            # weight actions (the weight path needs them, memories or not)
-            ra = rp.weight_actions(plan, run.header_bytes)
-            if self.ideal:     # ideal memory: codebooks are in the CRF from the start
-                ra = [a for a in ra if a.kind == "load"]
-            a0 = len(actions)
-            acts_of: dict[int, list[int]] = {}
-            for x, a in enumerate(ra):
-                acts_of.setdefault(a.tile, []).append(a0 + x)
-            self.acts_of_tile.append(acts_of)
-            if self.ideal:
-                actions += [(li, a, 0) for a in ra]
-                self.act_of.append([-1] * n)
-                self.out_of.append([-1] * n)
-                self.out_first.append(set())
-                continue
-            # activation blocks
-            ablocks, spans = rp.act_blocks(plan)
-            lay = run.layer
-            if in_l2:
-                src = "l2"
-            elif lay.input_bytes(bits) + (lay.output_bytes(bits) if out_l2 else 0) <= share:
-                src = "staged"
-                rp.stage_pieces(plan, ablocks, spans)
-            else:
-                src = "stream"
-            tiles_act = [-1] * n
-            for b in ablocks:
-                for k in range(b.first, b.last + 1):
-                    tiles_act[k] = len(act)
-                act.append(_Blk(li, b.first, b.last, b.nbytes, piece=b.piece if src == "staged"
-                                else 0, src=src))
-            self.act_of.append(tiles_act)
-            # weight blocks
-            wblocks = rp.weight_blocks(plan, ra)
-            w0 = len(wgt)
-            operand = lay.kind == "matmul"
-            wsrc = "l2" if operand and in_l2 else "dram"
-            owner = [0] * len(ra)
-            for j, b in enumerate(wblocks):
-                for x in range(b.first, b.last + 1):
-                    owner[x] = w0 + j
-                wgt.append(_Blk(li, b.first, b.last, b.nbytes, piece=b.piece, src=wsrc,
-                                free_with=w0 + b.free_with, operand=operand))
-            actions += [(li, a, owner[x]) for x, a in enumerate(ra)]
-            # output blocks
-            oblocks = rp.out_blocks(plan, run.psums_in_prf)
-            tiles_out = [-1] * n
-            firsts = set()
-            for j, b in enumerate(oblocks):
-                firsts.add(b.first)
-                for k in range(b.first, b.last + 1):
-                    tiles_out[k] = len(out)
-                out.append(_Blk(li, b.first, b.last, b.nbytes, dest="l2" if out_l2 else "dram",
-                                last_of_layer=j == len(oblocks) - 1))
-            self.out_of.append(tiles_out)
-            self.out_first.append(firsts)
-        self.act, self.wgt, self.out = act, wgt, out
-        self.mem = None if self.ideal else MemoryRef(hw, act, wgt, out, len(runs))
+            self._layer_blocks(li, run, plan, *residency[li])
+        self.mem = None if self.ideal else MemoryRef(hw, self.act, self.wgt, self.out,
+                                                     len(runs))
         if self.mem is not None:
-            for g, (_, _, wb) in enumerate(actions):
+            for g, (_, _, wb) in enumerate(self.actions):
                 self.mem.w_last_action[wb] = g
-        self.actions = actions
         self.arrays: dict[int, ArrayRef] = {}
         for li, run in enumerate(runs):
             loader = run.loader
@@ -1168,13 +1121,77 @@ class NetworkRef:
             if loader is None and cl is not None and not cl.format.int8 and not cl.format.dbb:
                 loader = _default_loader(cl, run.lhw)
             self.arrays[li] = ArrayRef(run, self.plans[li], loader)
-        self.wp = WeightPathRef(actions, self.mem, self)
+        self.wp = WeightPathRef(self.actions, self.mem, self)
         self.cur = 0                 # the layer at the array
         self.finish: list[int | None] = [None] * len(runs)
         self.out_pending = [0] * len(runs)   # per layer: next out block to complete (local)
-        self.out_blocks_of = [[i for i, b in enumerate(out) if b.layer == li]
+        self.out_blocks_of = [[i for i, b in enumerate(self.out) if b.layer == li]
                               for li in range(len(runs))]
         self.idle: list[tuple[int, str]] = []     # (cycle, cause) of every idle array cycle
+
+    def _layer_blocks(self, li: int, run: LayerRun, plan: rp.RefPlan, in_l2: bool,
+                      out_l2: bool) -> None:
+        """Layer ``li``'s weight actions and its activation, weight and output blocks (global
+        indices), from its own tile plan and where its tensors live."""
+        act, wgt, out, actions = self.act, self.wgt, self.out, self.actions
+        n = len(plan.tiles)
+        ra = rp.weight_actions(plan, run.header_bytes)
+        if self.ideal:     # ideal memory: codebooks are in the CRF from the start
+            ra = [a for a in ra if a.kind == "load"]
+        a0 = len(actions)
+        acts_of: dict[int, list[int]] = {}
+        for x, a in enumerate(ra):
+            acts_of.setdefault(a.tile, []).append(a0 + x)
+        self.acts_of_tile.append(acts_of)
+        if self.ideal:
+            actions += [(li, a, 0) for a in ra]
+            self.act_of.append([-1] * n)
+            self.out_of.append([-1] * n)
+            self.out_first.append(set())
+            return
+        # activation blocks: in L2, staged through L2 in pieces, or streamed from DRAM
+        ablocks, spans = rp.act_blocks(plan)
+        lay = run.layer
+        share = int(self.hw.memory.l2_act_fraction * self.hw.memory.l2_bytes)
+        bits = self.hw.data.act_bits
+        if in_l2:
+            src = "l2"
+        elif lay.input_bytes(bits) + (lay.output_bytes(bits) if out_l2 else 0) <= share:
+            src = "staged"
+            rp.stage_pieces(plan, ablocks, spans)
+        else:
+            src = "stream"
+        tiles_act = [-1] * n
+        for b in ablocks:
+            for k in range(b.first, b.last + 1):
+                tiles_act[k] = len(act)
+            act.append(_Blk(li, b.first, b.last, b.nbytes, piece=b.piece if src == "staged"
+                            else 0, src=src))
+        self.act_of.append(tiles_act)
+        # weight blocks
+        wblocks = rp.weight_blocks(plan, ra)
+        w0 = len(wgt)
+        operand = lay.kind == "matmul"
+        wsrc = "l2" if operand and in_l2 else "dram"
+        owner = [0] * len(ra)
+        for j, b in enumerate(wblocks):
+            for x in range(b.first, b.last + 1):
+                owner[x] = w0 + j
+            wgt.append(_Blk(li, b.first, b.last, b.nbytes, piece=b.piece, src=wsrc,
+                            free_with=w0 + b.free_with, operand=operand))
+        actions += [(li, a, owner[x]) for x, a in enumerate(ra)]
+        # output blocks
+        oblocks = rp.out_blocks(plan, run.psums_in_prf)
+        tiles_out = [-1] * n
+        firsts = set()
+        for j, b in enumerate(oblocks):
+            firsts.add(b.first)
+            for k in range(b.first, b.last + 1):
+                tiles_out[k] = len(out)
+            out.append(_Blk(li, b.first, b.last, b.nbytes, dest="l2" if out_l2 else "dram",
+                            last_of_layer=j == len(oblocks) - 1))
+        self.out_of.append(tiles_out)
+        self.out_first.append(firsts)
 
     # ------------------------------------------------------------------ gates
     def barrier(self, li: int) -> int | float:

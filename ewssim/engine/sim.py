@@ -139,7 +139,7 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
                 why_not.append(f"{c.name}: {exc}")
                 costs[i] = "invalid"
                 continue
-            bounds[i] = max(bounds[i], _lower_bound(c, hw))
+            bounds[i] = max(bounds[i], _lower_bound(c, hw, bounds[i]))
             if best is not None and bounds[i] > costs[best][0]:
                 continue
         if ideal:
@@ -169,15 +169,15 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
     return chosen
 
 
-def _lower_bound(m: Mapping, hw: Hardware) -> int:
-    """Cycles no run of mapping ``m`` alone can beat: its compute with ideal memory, and the
-    time its DRAM and L2 bytes hold the channel and the port."""
+def _lower_bound(m: Mapping, hw: Hardware, compute: int) -> int:
+    """Cycles no run of mapping ``m`` alone can beat: its ``compute`` with ideal memory, and
+    the time its DRAM and L2 bytes hold the channel and the port."""
     t = m.traffic
     dram = t.dram_act_read_bytes + t.dram_weight_read_bytes + t.dram_out_write_bytes
     l2 = t.l2_act_read_bytes + t.l2_weight_read_bytes + t.l2_out_write_bytes
     mem = hw.memory
     width = rational(mem.dram_bytes_per_cycle)
-    return max(schedule_cycles(m.schedule) - m.schedule.extra_cycles,
+    return max(compute,
                -(-dram * width.denominator // width.numerator),
                -(-l2 // mem.l2_bytes_per_cycle))
 
@@ -312,12 +312,15 @@ def _flatten(mappings: list[Mapping]) -> dict:
         ob0 += no
     plain = np.concatenate(T.pop("plain"))
     stops = np.append(np.flatnonzero(~plain), len(plain))
+    rel = np.concatenate(T["release"])
+    has = rel >= 0
+    look_back = int((np.flatnonzero(has) - rel[has]).max()) if has.any() else 0
     t = {k: np.concatenate(v).tolist() for k, v in T.items()}
     # per tile: the first tile at or after it that is not plain (fast-forward horizon)
     t["plain_end"] = stops[np.searchsorted(stops, np.arange(len(plain)))].tolist()
     a = {k: np.concatenate(v).tolist() if v else [] for k, v in A.items()}
     return dict(t=t, a=a, act=act, wgt=wgt, out=out, layer_first=layer_first,
-                layer_last=layer_last)
+                layer_last=layer_last, look_back=look_back)
 
 
 def _plain(s, bl, la: np.ndarray) -> np.ndarray:
@@ -395,7 +398,7 @@ def _run(mappings: list[Mapping], hw: Hardware, *, causes: bool = True
     env.process(drain_process(env, out, f["out"], port, dram, complete=complete,
                               layer_done=layer_done))
     array = GatedArray(env, f["t"], f["a"], f["layer_first"], f["layer_last"], act, wgt, out,
-                       complete)
+                       complete, f["look_back"])
     env.process(array.run())
     env.run()
     if not all(e.triggered for e in layer_done):

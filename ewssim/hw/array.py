@@ -187,6 +187,16 @@ def schedule_cycles(s: TileSchedule) -> int:
 
 # ============================================================================ with memories
 
+def _shift_tail(arr: list, i: int, n: int, d: int, look: int) -> None:
+    """Fill ``arr[i:i+n]`` as ``arr[i-1]`` advanced by ``d`` per entry -- only its last
+    ``look`` entries: nothing reads further back into a fast-forwarded run than the WRF slot
+    distance + 2 tiles (the next tiles' slot releases; the next fast-forward's window lies in
+    its own run), and writing millions of unread times would cost more than the run."""
+    k = max(i, i + n - look)
+    v = arr[i - 1] + d * (k - i + 1)
+    arr[k:i + n] = range(v, v + d * (i + n - k), d)
+
+
 class GatedArray:
     """The array and its weight path over a whole network, gated by the memories.
 
@@ -214,7 +224,7 @@ class GatedArray:
     """
 
     def __init__(self, env, t: dict, a: dict, layer_first, layer_last, act, wgt, out,
-                 out_complete):
+                 out_complete, look_back: int):
         self.env = env
         self.out_complete = out_complete
         self.t, self.a = t, a
@@ -234,10 +244,16 @@ class GatedArray:
         self.layer_end = [0] * len(self.layer_first)
         self.layer_of_first = {f: i for i, f in enumerate(self.layer_first)}
         self.jumped = [0] * len(self.layer_first)    # tiles fast-forwarded, per layer
+        #: how far back in a fast-forwarded run a later tile may look (its WRF slot's tile)
+        self.look = look_back + 3
         self.done = simpy.Event(env)
 
     # ------------------------------------------------------------------ the process
     def run(self):
+        """The process: both cursors, as the class describes.  One function of about 125
+        lines on purpose: it is the engine's inner loop (every tile that is not
+        fast-forwarded passes through it), and the per-tile arrays are bound to locals once;
+        split into methods, each tile would pay for the calls and attribute lookups."""
         env = self.env
         t, a = self.t, self.a
         n_t, n_a = len(t["stream"]), len(a["kind"])
@@ -403,18 +419,14 @@ class GatedArray:
             if self.load_gate[ai - 1] - self.load_gate[ai - 2] != d:
                 return None
         n = te - ti
-        b0 = base[ti - 1]
-        base[ti:te] = range(b0 + d, b0 + d * (n + 1), d)
-        f0 = fb[ti]
-        fb[ti + 1:te + 1] = range(f0 + d, f0 + d * (n + 1), d)
+        _shift_tail(base, ti, n, d, self.look)
+        _shift_tail(fb, ti + 1, n, d, self.look)
         if loads and lt < te - 1:
             m = te - 1 - lt
-            for arr, start in ((ls, ls[lt]), (lr, lr[lt])):
-                arr[lt + 1:te] = range(start + d, start + d * (m + 1), d)
-            for arr, start in ((self.action_start, self.action_start[ai - 1]),
-                               (self.action_end, self.action_end[ai - 1]),
-                               (self.load_gate, self.load_gate[ai - 1])):
-                arr[ai:ai + m] = range(start + d, start + d * (m + 1), d)
+            for arr in (ls, lr):
+                _shift_tail(arr, lt + 1, m, d, self.look)
+            for arr in (self.action_start, self.action_end, self.load_gate):
+                _shift_tail(arr, ai, m, d, self.look)
             ai += m
             loader_free = lr[te - 1]
         self.jumped[t["layer"][ti]] += n

@@ -407,7 +407,26 @@ def _check_key(key: str, source: str, table: str) -> None:
 
 
 def parse_spec(data: dict, source: str = "<spec>", base_dir: Path | None = None) -> SweepSpec:
+    """Check a sweep spec (the parsed TOML) in named steps; the first problem raises an
+    :class:`InputError` naming ``source``, the field and what it allows."""
     base_dir = base_dir or Path(".")
+    _check_tables(data, source)
+    sw = data.get("sweep", {})
+    wls, files = _workloads(sw, source, base_dir)
+    method, n, seed = _sampling(data.get("sample", {}), source)
+    raw_axes = _unalias(dict(data.get("axes", {})), source)
+    base, base_file = _base(sw, raw_axes, source, base_dir)
+    weights, per_layer, name = _options(sw, source)
+    fixed = _fixed(data.get("fixed", {}), source)
+    axes = _axes(raw_axes, fixed, method, len(wls), source)
+    cons = _constraints(data.get("constraints", {}), source)
+    return SweepSpec(source=source, base_dir=base_dir, workloads=list(wls), base=base,
+                     base_file=base_file, weights=weights, per_layer=per_layer, fixed=fixed,
+                     axes=axes, method=method, n=n, seed=seed, constraints=cons, name=name,
+                     workload_files=files)
+
+
+def _check_tables(data: dict, source: str) -> None:
     for t in data:
         if t not in _TABLES:
             raise _err("unknown table", source, t, ", ".join(_TABLES))
@@ -418,9 +437,11 @@ def parse_spec(data: dict, source: str = "<spec>", base_dir: Path | None = None)
             for k in data.get(t, {}):
                 if k not in keys:
                     raise _err("unknown key", source, f"{t}.{k}", ", ".join(keys))
-    sw = data.get("sweep", {})
 
-    # workloads
+
+def _workloads(sw: dict, source: str, base_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """The workload names and, for topology files, their SHA-256 (parsed now, not in a
+    worker)."""
     wls = sw.get("workloads")
     if isinstance(wls, str):
         wls = [wls]
@@ -440,11 +461,12 @@ def parse_spec(data: dict, source: str = "<spec>", base_dir: Path | None = None)
         if not p.is_file():
             raise _err(f"unknown workload {w!r} (not a zoo name, no such file)", source,
                        "sweep.workloads", ", ".join(sorted(zoo)) + " or a CSV path")
-        load_network(str(p))  # parse errors now, not in a worker
+        load_network(str(p))
         files[w] = _file_sha(p)
+    return wls, files
 
-    # sampling
-    sm = data.get("sample", {})
+
+def _sampling(sm: dict, source: str) -> tuple[str, int | None, int]:
     method = sm.get("method", "grid")
     if method not in METHODS:
         raise _err(f"unknown method {method!r}", source, "sample.method", ", ".join(METHODS))
@@ -463,38 +485,47 @@ def parse_spec(data: dict, source: str = "<spec>", base_dir: Path | None = None)
                        "sample.n", f"integer in [1, {MAX_POINTS}]")
         if n > MAX_POINTS:
             raise _err(f"sample size {n} is too large", source, "sample.n", f"<= {MAX_POINTS}")
+    return method, n, seed
 
-    # base / preset axis
-    raw_axes = dict(data.get("axes", {}))
+
+def _unalias(raw_axes: dict, source: str) -> dict:
     for alias, real in ALIASES.items():
         if alias in raw_axes:
             if real in raw_axes:
                 raise _err(f"both {alias!r} and {real!r} axes", source, f"axes.{alias}",
                            f"one of them ({alias!r} is an alias of {real!r})")
             raw_axes[real] = raw_axes.pop(alias)
+    return raw_axes
+
+
+def _base(sw: dict, raw_axes: dict, source: str, base_dir: Path
+          ) -> tuple[str | None, dict | None]:
+    """(preset name, base file) of the sweep: a preset, a TOML file, or neither when a
+    preset axis names them."""
     base = sw.get("base")
-    base_file = None
     if base is not None and PRESET in raw_axes:
         raise _err("both a base and a preset axis", source, "sweep.base",
                    "one of them; put keys common to every point in [fixed]")
     if base is None:
-        base = None if PRESET in raw_axes else "ews"
-    elif not isinstance(base, str):
+        return (None if PRESET in raw_axes else "ews"), None
+    if not isinstance(base, str):
         raise _err(f"expected a preset name or file, got {base!r}", source, "sweep.base",
                    ", ".join(_config.preset_names()) + " or a TOML file")
-    elif base not in _config.PRESETS:
-        p = Path(base) if Path(base).is_absolute() else base_dir / base
-        if not p.is_file():
-            raise _err(f"no preset or file named {base!r}", source, "sweep.base",
-                       ", ".join(_config.preset_names()) + " or a TOML file")
-        try:
-            bdata = tomllib.loads(p.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise _err(f"not valid TOML: {exc}", str(p), "sweep.base") from None
-        _config.from_dict(dict(bdata), source=str(p))
-        base_file = {"file": base, "data": bdata}
-        base = None
+    if base in _config.PRESETS:
+        return base, None
+    p = Path(base) if Path(base).is_absolute() else base_dir / base
+    if not p.is_file():
+        raise _err(f"no preset or file named {base!r}", source, "sweep.base",
+                   ", ".join(_config.preset_names()) + " or a TOML file")
+    try:
+        bdata = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise _err(f"not valid TOML: {exc}", str(p), "sweep.base") from None
+    _config.from_dict(dict(bdata), source=str(p))
+    return None, {"file": base, "data": bdata}
 
+
+def _options(sw: dict, source: str) -> tuple[str, bool, str]:
     weights = sw.get("weights", "analytic")
     if weights not in WEIGHT_SOURCES:
         raise _err(f"unknown weight source {weights!r}", source, "sweep.weights",
@@ -506,18 +537,22 @@ def parse_spec(data: dict, source: str = "<spec>", base_dir: Path | None = None)
     name = sw.get("name", "")
     if not isinstance(name, str):
         raise _err(f"expected a string, got {name!r}", source, "sweep.name", "string")
+    return weights, per_layer, name
 
-    # fixed keys
+
+def _fixed(table: dict, source: str) -> dict:
     fixed = {}
-    for key, v in data.get("fixed", {}).items():
+    for key, v in table.items():
         _check_key(key, source, "fixed")
         if key in (TIED_ARRAY, PRESET):
             raise _err(f"{key!r} is an axis name", source, f"fixed.{key}",
                        "configuration keys (array.rows, ...); use [sweep] base for a preset")
         _check_fields({key: v}, source)
         fixed[key] = v
+    return fixed
 
-    # axes
+
+def _axes(raw_axes: dict, fixed: dict, method: str, n_workloads: int, source: str) -> list:
     axes = []
     for key in sorted(raw_axes):
         _check_key(key, source, "axes")
@@ -531,15 +566,17 @@ def parse_spec(data: dict, source: str = "<spec>", base_dir: Path | None = None)
     if TIED_ARRAY in fixed or {"array.rows", "array.cols"} & set(fixed) and TIED_ARRAY in keys:
         raise _err("array shape both fixed and an axis", source, "axes.array", "one of them")
     if method == "grid":
-        size = math.prod(len(a.values) for a in axes) * len(wls)
+        size = math.prod(len(a.values) for a in axes) * n_workloads
         if size > MAX_POINTS:
             raise _err(f"the grid has {size:,} points", source, "axes",
                        f"<= {MAX_POINTS:,} points; use [sample] method = random or lhs")
+    return axes
 
-    # constraints
+
+def _constraints(table: dict, source: str) -> dict:
     cons = {}
     avail = available_metrics()
-    for metric, bounds in data.get("constraints", {}).items():
+    for metric, bounds in table.items():
         fld = f"constraints.{metric}"
         if metric not in avail:
             raise _err(f"unknown pre-simulation metric {metric!r}", source, fld,
@@ -553,11 +590,7 @@ def parse_spec(data: dict, source: str = "<spec>", base_dir: Path | None = None)
         if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
             raise _err("min > max: no point can pass", source, fld, "min <= max")
         cons[metric] = dict(sorted(bounds.items()))
-
-    return SweepSpec(source=source, base_dir=base_dir, workloads=list(wls), base=base,
-                     base_file=base_file, weights=weights, per_layer=per_layer, fixed=fixed,
-                     axes=axes, method=method, n=n, seed=seed, constraints=cons, name=name,
-                     workload_files=files)
+    return cons
 
 
 def load_spec(path: str | Path) -> SweepSpec:

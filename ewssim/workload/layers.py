@@ -18,6 +18,7 @@ convolution the GEMM is block diagonal: ``groups`` independent GEMMs of ``M x Kr
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -41,6 +42,16 @@ class GemmShape:
     @property
     def n_per_group(self) -> int:
         return self.n // self.groups
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _reads(o0: int, o1: int, stride: int, pad: int, dil: int, k: int, size: int) -> int:
+    """How many distinct input positions (of ``size``) output positions ``o0 .. o1-1`` read
+    along one axis: the union of ``o*stride - pad + j*dil`` for taps ``j < k`` (memoised: a
+    sweep asks the same few thousand questions at every point)."""
+    pos = np.arange(o0, o1)[:, None] * stride - pad + np.arange(k)[None, :] * dil
+    pos = pos[(pos >= 0) & (pos < size)]
+    return int(np.unique(pos).size)
 
 
 @dataclass(frozen=True)
@@ -201,13 +212,6 @@ class Layer:
         return (self.weights * bits + 7) // 8
 
     # ----------------------------------------------------------------- input footprints
-    def _reads(self, out_idx: np.ndarray, stride: int, pad: int, dil: int, k: int,
-               size: int) -> int:
-        """How many distinct input positions (of ``size``) the output positions ``out_idx``
-        read along one axis: the union of ``o*stride - pad + j*dil`` for taps ``j < k``."""
-        pos = out_idx[:, None] * stride - pad + np.arange(k)[None, :] * dil
-        pos = pos[(pos >= 0) & (pos < size)]
-        return int(np.unique(pos).size)
 
     def input_footprint(self, p0: int, p1: int) -> int:
         """Input elements, per input channel, that output pixels ``p0 .. p1-1`` read
@@ -227,11 +231,11 @@ class Layer:
             q0 = max(p0, b * per_img) - b * per_img
             q1 = min(p1, (b + 1) * per_img) - b * per_img
             y0, y1 = q0 // ow, (q1 - 1) // ow
-            rows = self._reads(np.arange(y0, y1 + 1), self.stride_h, self.pad_h, self.dil_h,
-                               self.kernel_h, self.in_h)
-            xs = np.arange(q0 % ow, (q1 - 1) % ow + 1) if y0 == y1 else np.arange(ow)
-            cols = self._reads(xs, self.stride_w, self.pad_w, self.dil_w, self.kernel_w,
-                               self.in_w)
+            rows = _reads(y0, y1 + 1, self.stride_h, self.pad_h, self.dil_h, self.kernel_h,
+                          self.in_h)
+            x0, x1 = (q0 % ow, (q1 - 1) % ow + 1) if y0 == y1 else (0, ow)
+            cols = _reads(x0, x1, self.stride_w, self.pad_w, self.dil_w, self.kernel_w,
+                          self.in_w)
             total += rows * cols
         return total
 
