@@ -76,5 +76,9 @@ class Port:
         end = now + self.cycles(nbytes)
         self.free_at = end
         self.busy_cycles += end - now
-        self.env.timeout(end - now).callbacks.append(lambda _e: done.succeed((now, end)))
+        # the transfer's own event fires at its end (as simpy's Timeout does: pre-triggered
+        # and scheduled), not through a timeout whose callback triggers it
+        done._ok = True
+        done._value = (now, end)
+        self.env.schedule(done, simpy.events.NORMAL, end - now)
         self._arm()
