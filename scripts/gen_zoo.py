@@ -23,17 +23,19 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "workloads"
 
 COLUMNS = ("name", "type", "in_h", "in_w", "in_c", "out_c", "kernel_h", "kernel_w",
-           "stride_h", "stride_w", "pad_h", "pad_w", "groups", "bias", "extra_params", "batch")
+           "stride_h", "stride_w", "pad_h", "pad_w", "groups", "bias", "extra_params", "batch",
+           "operand")
 
 
 def conv(rows, name, h, c, k, r=1, s=1, pad=0, groups=1, bias=0, bn=True, kind="conv",
-         extra=0, batch=1, w=None):
+         extra=0, batch=1, w=None, operand="previous"):
     """Append a conv row; return the output height (square maps unless ``w`` is given)."""
     w = h if w is None else w
     rows.append(dict(name=name, type=kind, in_h=h, in_w=w, in_c=c, out_c=k, kernel_h=r,
                      kernel_w=r if kind != "matmul" else 1, stride_h=s, stride_w=s, pad_h=pad,
                      pad_w=pad, groups=groups, bias=bias,
-                     extra_params=(2 * k if bn else 0) + extra, batch=batch))
+                     extra_params=(2 * k if bn else 0) + extra, batch=batch,
+                     operand=operand))
     return (h + 2 * pad - r) // s + 1
 
 
@@ -158,6 +160,57 @@ def deit_tiny() -> list[dict]:
     return rows
 
 
+# --------------------------------------------------------------------------- LLaMA decoders
+#: TinyLlama-1.1B (HF config of TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T):
+#: hidden 2048, 22 layers, 32 heads (head dim 64), 4 KV heads, MLP 5632, vocabulary 32000,
+#: RMSNorm, untied embedding and LM head, no biases.
+TINYLLAMA = dict(hidden=2048, layers=22, heads=32, kv_heads=4, mlp=5632, vocab=32000)
+#: the shipped instances: a 512-token prompt, and one decoded token with those 512 in context
+TINYLLAMA_CONTEXT = 512
+
+
+def llama(hidden: int, layers: int, heads: int, kv_heads: int, mlp: int, vocab: int,
+          phase: str, context: int) -> list[dict]:
+    """A LLaMA-style decoder (HF ``modeling_llama``) as layer rows.
+
+    ``prefill``: ``context`` prompt tokens at once; ``decode``: one new token attending to
+    ``context`` cached ones plus itself.  Per layer: input RMSNorm (``hidden`` params, in
+    q_proj's extra_params) -> q/k/v projections -> attention -> o_proj -> post-attention RMSNorm
+    (in gate_proj's) -> gate/up projections -> SiLU * up -> down projection.  Grouped-query
+    attention: the ``heads / kv_heads`` query heads that share a KV head are one matmul's rows,
+    so a matmul's ``batch`` is the KV heads and its stationary operand is exactly the KV cache
+    (K^T: head_dim x keys, V: keys x head_dim).  Prefill counts the full (unmasked) score
+    matrix, as MAC counts usually do.  The embedding is a lookup (its table in the first row's
+    extra_params); the final RMSNorm and the LM head run on the last token only (the one whose
+    logits generation needs)."""
+    hd = hidden // heads
+    group = heads // kv_heads
+    kv = kv_heads * hd
+    tokens = context if phase == "prefill" else 1
+    keys = context if phase == "prefill" else context + 1
+    cache = "previous" if phase == "prefill" else "dram"     # decode reads the KV cache
+    rows: list[dict] = []
+
+    def lin(name, d_in, d_out, extra=0, m=tokens):
+        conv(rows, name, m, d_in, d_out, bn=False, kind="linear", extra=extra, w=1)
+    for i in range(layers):
+        p = f"model.layers.{i}"
+        lin(f"{p}.self_attn.q_proj", hidden, hidden,
+            extra=hidden + (vocab * hidden if i == 0 else 0))          # + input_layernorm
+        lin(f"{p}.self_attn.k_proj", hidden, kv)
+        lin(f"{p}.self_attn.v_proj", hidden, kv)
+        conv(rows, f"{p}.self_attn.qk", tokens * group, hd, keys, bn=False, kind="matmul",
+             batch=kv_heads, w=1, operand=cache)                       # Q K^T per KV head
+        conv(rows, f"{p}.self_attn.av", tokens * group, keys, hd, bn=False, kind="matmul",
+             batch=kv_heads, w=1, operand=cache)                       # softmax(.) V
+        lin(f"{p}.self_attn.o_proj", hidden, hidden)
+        lin(f"{p}.mlp.gate_proj", hidden, mlp, extra=hidden)           # + post_attention_ln
+        lin(f"{p}.mlp.up_proj", hidden, mlp)
+        lin(f"{p}.mlp.down_proj", mlp, hidden)
+    lin("lm_head", hidden, vocab, extra=hidden, m=1)                   # + final norm
+    return rows
+
+
 def tiny() -> list[dict]:
     rows: list[dict] = []
     h = conv(rows, "conv1", 16, 3, 8, r=3, s=2, pad=1)                 # 8x8x8
@@ -212,6 +265,22 @@ HEADERS = {
         "extra_params); head 192->1000 on the cls token only (1 token). MACs include the",
         "attention matmuls and the head; softmax, GELU, LayerNorm and residual adds are not MACs.",
     ],
+    "tinyllama-1.1b-prefill": [
+        "TinyLlama-1.1B, prefill of a 512-token prompt (HF TinyLlama/TinyLlama-1.1B-intermediate-",
+        "step-1431k-3T config: hidden 2048, 22 layers, 32 heads of 64, 4 KV heads, MLP 5632 SiLU,",
+        "vocabulary 32000, RMSNorm, untied LM head, no biases; transformers modeling_llama.py).",
+        "Attention as matmul rows per KV head (batch = 4; the 8 query heads sharing a KV head are",
+        "its rows), the full 512x512 score matrix counted. Embedding table (a lookup) in the first",
+        "row's extra_params, RMSNorms in the next projection's; final norm + LM head on the last",
+        "token. RMSNorm, RoPE, softmax, SiLU and residual adds are not MACs.",
+    ],
+    "tinyllama-1.1b-decode": [
+        "TinyLlama-1.1B (HF TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T), decode of one",
+        "token with 512 tokens in the KV cache (so 513 keys); same model and conventions as",
+        "tinyllama-1.1b-prefill. Every projection is a GEMV (M = 1);",
+        "qk/av read the KV cache from DRAM as their stationary operand (operand = dram; K^T",
+        "64x513 and V 513x64 per KV head, INT8); the new token's own K/V row is in it.",
+    ],
     "tiny": [
         "tiny: a small made-up network for tests (not a published model): a strided conv, a",
         "depthwise conv, a pointwise conv, a linear over 64 tokens, a 2-head matmul and a head.",
@@ -225,6 +294,10 @@ NETS = {
     "alexnet": alexnet,
     "mobilenet_v2": mobilenet_v2,
     "deit_tiny": deit_tiny,
+    "tinyllama-1.1b-prefill": lambda: llama(**TINYLLAMA, phase="prefill",
+                                            context=TINYLLAMA_CONTEXT),
+    "tinyllama-1.1b-decode": lambda: llama(**TINYLLAMA, phase="decode",
+                                           context=TINYLLAMA_CONTEXT),
     "tiny": tiny,
 }
 
@@ -236,11 +309,16 @@ EXPECTED = {
     "alexnet": (714_188_480, 61_100_840),
     "mobilenet_v2": (300_774_272, 3_504_872),
     "deit_tiny": (1_253_683_200, 5_717_416),
+    # parameters: TinyLlama-1.1B's published count; MACs from its config in closed form:
+    # 22 * (tokens * per-token projections + 2 * 32 heads * tokens * 64 * keys) + LM head
+    "tinyllama-1.1b-prefill": (519_756_578_816, 1_100_048_384),
+    "tinyllama-1.1b-decode": (1_080_647_680, 1_100_048_384),
 }
 
 
 def render(name: str, rows: list[dict]) -> str:
-    cols = [c for c in COLUMNS if c != "batch" or any(r["batch"] != 1 for r in rows)]
+    default = {"batch": 1, "operand": "previous"}
+    cols = [c for c in COLUMNS if c not in default or any(r[c] != default[c] for r in rows)]
     table = [cols] + [[str(r[c]) for c in cols] for r in rows]
     widths = [max(len(t[i]) for t in table) for i in range(len(cols))]
     lines = [f"# {t}" for t in HEADERS[name]]

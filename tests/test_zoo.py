@@ -19,7 +19,31 @@ PUBLISHED = {
     "alexnet": (714_188_480, 61_100_840, 8),
     "mobilenet_v2": (300_774_272, 3_504_872, 53),
     "deit_tiny": (1_253_683_200, 5_717_416, 74),
+    # TinyLlama-1.1B: its published parameter count; MACs from its config (test below)
+    "tinyllama-1.1b-prefill": (519_756_578_816, 1_100_048_384, 199),
+    "tinyllama-1.1b-decode": (1_080_647_680, 1_100_048_384, 199),
 }
+
+
+def test_tinyllama_totals_from_its_config():
+    """The MACs above, from the HF config alone (hidden 2048, 22 layers, 32 heads of 64, 4 KV
+    heads, MLP 5632, vocabulary 32000): per token q, o (2048 x 2048), k, v (2048 x 256) and
+    gate, up, down (2048 x 5632); attention 2 x 32 heads x 64 x keys per query token; the LM
+    head once.  Parameters: + embedding, 2 RMSNorms per layer and the final one."""
+    h, n, heads, hd, kv, mlp, vocab = 2048, 22, 32, 64, 256, 5632, 32000
+    per_token = 2 * h * h + 2 * h * kv + 3 * h * mlp
+    for name, tokens, keys in (("tinyllama-1.1b-prefill", 512, 512),
+                               ("tinyllama-1.1b-decode", 1, 513)):
+        net = load_network(name)
+        assert net.macs == n * (tokens * per_token + 2 * heads * tokens * hd * keys) + h * vocab
+        assert net.params == vocab * h + n * (per_token + 2 * h) + h + h * vocab == \
+            1_100_048_384
+    decode = load_network("tinyllama-1.1b-decode")
+    cache = [la for la in decode.layers if la.kind == "matmul"]
+    assert len(cache) == 44 and all(la.operand == "dram" for la in cache)
+    # the KV cache of one layer: K and V, 4 KV heads x 64 x 513 keys, INT8
+    assert sum(la.input_bytes() - la.batch * la.in_h * la.in_c for la in cache[:2]) == \
+        2 * 4 * 64 * 513
 
 
 def test_zoo_names():
@@ -76,7 +100,8 @@ def test_structure_details():
 def test_zoo_files_cite_sources():
     for name in PUBLISHED:
         head = (zoo_dir() / f"{name}.csv").read_text().splitlines()[0]
-        assert head.startswith("#") and ("torchvision" in head or "timm" in head)
+        assert head.startswith("#") and any(src in head for src in ("torchvision", "timm",
+                                                                  "HF TinyLlama"))
 
 
 def test_generator_matches_shipped_files():

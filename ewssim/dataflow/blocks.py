@@ -507,7 +507,7 @@ def layer_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, ctx: LayerCo
     w, pass_id, first_use = _weight_blocks(s, lhw, kinds, tiles, nbytes, data)
     w_piece, w_free_at = _weight_pieces(w, nbytes, pass_id, first_use, hw.l2_stage_bytes)
     out, occ = _out_blocks(s, lhw, psums_in_prf)
-    w_src = "l2" if layer.kind == "matmul" and ctx.input_on_chip else "dram"
+    w_src = "l2" if layer.operand_from_previous and ctx.input_on_chip else "dram"
     group_bytes = lhw.format.k * lhw.format.d if lhw.decoder else 0
     crf_bytes = int(written.sum()) * group_bytes
     return LayerBlocks(act=act, act_src=src, act_piece=pieces, w=w, w_piece=w_piece,

@@ -1171,7 +1171,7 @@ class NetworkRef:
         # weight blocks
         wblocks = rp.weight_blocks(plan, ra)
         w0 = len(wgt)
-        operand = lay.kind == "matmul"
+        operand = lay.operand_from_previous      # waits for the previous layer's writes
         wsrc = "l2" if operand and in_l2 else "dram"
         owner = [0] * len(ra)
         for j, b in enumerate(wblocks):

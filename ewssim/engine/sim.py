@@ -297,7 +297,7 @@ def _flatten(mappings: list[Mapping]) -> dict:
         src = bl.act_src
         act += [(nb, src, li, pc) for nb, pc in zip(bl.act.nbytes.tolist(),
                                                     bl.act_piece.tolist(), strict=True)]
-        operand = m.layer.kind == "matmul"
+        operand = m.layer.operand_from_previous
         from_dram = bl.w_src == "dram"
         wgt += [(nb, li, from_dram, operand, pc, fa + wb0)
                 for nb, pc, fa in zip(bl.w.nbytes.tolist(), bl.w_piece.tolist(),

@@ -8,7 +8,9 @@ A layer is one of three kinds:
   for a classifier head). It is a 1x1 convolution; the kind only changes how it is shown.
 * ``matmul`` -- an activation x activation product (attention ``Q K^T`` or ``A V``): an
   ``M x Kr`` activation matrix times a ``Kr x N`` activation matrix, repeated ``batch`` times
-  (one per head). It has no weights.
+  (one per head). It has no weights. Its stationary (``Kr x N``) operand is the previous
+  layer's output (``operand = "previous"``, e.g. K of a prefill) or a tensor kept in DRAM
+  (``operand = "dram"``: a decoder's KV cache), read without waiting for any layer.
 
 GEMM view (as SCALE-Sim, hardware-model spec section 1): ``M = P * Q`` output pixels (the stream),
 ``Kr = (C / groups) * R * S`` reduction elements and ``N = K`` output channels. For a grouped
@@ -28,6 +30,8 @@ from ewssim.errors import InputError
 
 LayerKind = Literal["conv", "linear", "matmul"]
 LAYER_KINDS: tuple[str, ...] = ("conv", "linear", "matmul")
+#: where a matmul's stationary operand comes from
+OPERANDS: tuple[str, ...] = ("previous", "dram")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class Layer:
     #: round the output size up (SCALE-Sim's convention): the last output row/column's window
     #: may overhang the bottom/right edge, and the overhanging taps read zeros
     ceil_mode: bool = False
+    #: a matmul's stationary operand: the previous layer's output, or a tensor kept in DRAM
+    operand: str = "previous"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -122,6 +128,11 @@ class Layer:
                       "a divisor of in_c and out_c")
         if self.kind == "matmul" and (self.kernel_h, self.kernel_w, self.groups) != (1, 1, 1):
             raise bad("type", "a matmul has no kernel or groups", "kernel 1x1, groups 1")
+        if self.operand not in OPERANDS:
+            raise bad("operand", f"unknown operand source {self.operand!r}", ", ".join(OPERANDS))
+        if self.operand != "previous" and self.kind != "matmul":
+            raise bad("operand", "only a matmul has a stationary activation operand",
+                      "previous (the default) for conv and linear")
         eff_h = self.dil_h * (self.kernel_h - 1) + 1
         eff_w = self.dil_w * (self.kernel_w - 1) + 1
         if eff_h > self.in_h + 2 * self.pad_h:
@@ -157,6 +168,12 @@ class Layer:
     @property
     def has_weights(self) -> bool:
         return self.kind != "matmul"
+
+    @property
+    def operand_from_previous(self) -> bool:
+        """A matmul whose stationary operand is the previous layer's output (it waits for
+        that layer's writes, and is read from L2 when that output is kept there)."""
+        return self.kind == "matmul" and self.operand == "previous"
 
     @property
     def gemm(self) -> GemmShape:
@@ -252,6 +269,7 @@ class Layer:
             "dil_h": self.dil_h, "dil_w": self.dil_w, "groups": self.groups, "bias": self.bias,
             "extra_params": self.extra_params, "batch": self.batch,
             "nm": None if self.nm is None else f"{self.nm[0]}:{self.nm[1]}",
+            "operand": self.operand,
         }
 
     @property

@@ -42,10 +42,11 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("name", "type", "in_h", "in_w", "in_c", "ou
 OPTIONAL_COLUMNS: dict[str, str] = {
     "kernel_h": "1", "kernel_w": "1", "stride_h": "1", "stride_w": "1", "pad_h": "0",
     "pad_w": "0", "dil_h": "1", "dil_w": "1", "groups": "1", "bias": "0", "extra_params": "0",
-    "batch": "1", "nm": "",
+    "batch": "1", "nm": "", "operand": "previous",
 }
 EWSSIM_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + tuple(OPTIONAL_COLUMNS)
-_INT_COLUMNS = tuple(c for c in EWSSIM_COLUMNS if c not in ("name", "type", "bias", "nm"))
+_INT_COLUMNS = tuple(c for c in EWSSIM_COLUMNS
+                     if c not in ("name", "type", "bias", "nm", "operand"))
 
 # ----------------------------------------------------------------------------- SCALE-Sim format
 # canonical key -> accepted header spellings (compared lower-case, inner whitespace collapsed)
@@ -202,6 +203,7 @@ def _parse_ewssim(rows: list[_Row], source: str) -> list[Layer]:
                              allowed="0 or 1 (empty = 0)", **loc)
         kw["bias"] = vals["bias"] == "1"
         kw["nm"] = _nm(vals["nm"], fld="nm", **loc)
+        kw["operand"] = vals["operand"].lower()
         layers.append(_make_layer(kw, **loc))
     return layers
 
