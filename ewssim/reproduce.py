@@ -53,16 +53,21 @@ def _fmt(v: float | None, unit: str) -> str:
     return f"{v:.3f} {unit}".strip() if unit == "mm²" else f"{v:.2f}{unit}"
 
 
+#: published 64x64 systolic-array areas, 40 nm, mm2 (MVQ paper Table 7; reference-data.md)
+TABLE7_ARRAY_MM2 = {"ews": 4.236, "mvq": 2.129}
+
+
 def rows_for(totals: dict[str, dict], areas: dict[str, dict]) -> list[Row]:
     t = totals
     r18 = "ews-resnet18, mvq-resnet18"
     return [
-        Row("Systolic-array area, 64×64, base EWS", 4.236, areas["ews"]["blocks"]["array"],
-            "mm²", "MVQ paper Table 7", "`ewssim area --arch ews`"),
-        Row("Systolic-array area, 64×64, MVQ sparse array", 2.129,
+        Row("Systolic-array area, 64×64, base EWS", TABLE7_ARRAY_MM2["ews"],
+            areas["ews"]["blocks"]["array"], "mm²", "MVQ paper Table 7",
+            "`ewssim area --arch ews`"),
+        Row("Systolic-array area, 64×64, MVQ sparse array", TABLE7_ARRAY_MM2["mvq"],
             areas["mvq"]["blocks"]["array"], "mm²", "MVQ paper Table 7",
             "`ewssim area --arch mvq`"),
-        Row("MVQ / EWS array area", 2.129 / 4.236,
+        Row("MVQ / EWS array area", TABLE7_ARRAY_MM2["mvq"] / TABLE7_ARRAY_MM2["ews"],
             areas["mvq"]["blocks"]["array"] / areas["ews"]["blocks"]["array"], "×",
             "MVQ paper Table 7", "both areas above"),
         Row("Energy efficiency, MVQ over EWS, ResNet-18", 2.3,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ewssim import api, config
+from ewssim import api, config, reproduce
 
 
 def arch(preset: str, n: int = 64, **changes) -> config.ArchConfig:
@@ -127,7 +127,7 @@ def ssvq(lines: list[str]) -> None:
 
 def wrf_depth(lines: list[str]) -> None:
     """Issue 15's question, measured: what the calibrated WRF depth costs and saves."""
-    paper = {"ews": 4.236, "mvq": 2.129}      # MVQ paper Table 7, mm2 (reference-data.md)
+    paper = reproduce.TABLE7_ARRAY_MM2
     lines += ["## 4. WRF depth: array area, cycles and energy (ResNet-18, 64×64)", "",
               "`array.wrf_depth` is the one calibrated parameter (docs/model-reference.md §7): "
               "6 brings the array areas near MVQ Table 7; the spec's first guess is 9. A WRF "
