@@ -39,10 +39,12 @@ from ewssim.config import ArchConfig
 from ewssim.dataflow import TRAFFIC_FIELDS, Hardware, dataflow_of, resolve
 from ewssim.dataflow.base import TRAFFIC_UNITS
 from ewssim.energy import EFFICIENCY_COLUMNS, ENERGY_COLUMNS, EnergyModel
+from ewssim.engine.lifetimes import plan_graph
 from ewssim.engine.sim import LayerResult, Progress
 from ewssim.engine.sim import simulate as _simulate
 from ewssim.engine.stalls import CAUSES as STALL_CAUSES
 from ewssim.errors import InputError
+from ewssim.hw.vector import VectorResult
 from ewssim.tech import TechTable
 from ewssim.tech import load as load_tech
 from ewssim.workload import load_network
@@ -67,7 +69,8 @@ COLUMN_UNITS: dict[str, str] = {
     "weight_load_cycles": "cycles", **dict.fromkeys(SUM_COLUMNS, "B"), **TRAFFIC_UNITS,
     **{f"stall_{c}_cycles": "cycles" for c in STALL_CAUSES},
     **{c: "pJ" for c in ENERGY_COLUMNS}, **dict.fromkeys(EFFICIENCY_COLUMNS, "TOPS/W"),
-    "area_mm2": "mm2", "runtime_ms": "ms",
+    "area_mm2": "mm2", "runtime_ms": "ms", "vector_cycles": "cycles",
+    "residual_bytes": "B", "residual_dram_bytes": "B", "vector_nodes": "nodes",
 }
 
 #: where a compressed architecture's weights come from without --compressed
@@ -115,9 +118,17 @@ def with_activation_profile(arch: ArchConfig, profile: str) -> ArchConfig:
     return arch.replace("activations.profile", str(profile), source="--activations")
 
 
-def load_workload(workload: str | Path | Network) -> Network:
-    """A zoo network (any case), a topology CSV, or a Network."""
-    return workload if isinstance(workload, Network) else load_network(str(workload))
+def load_workload(workload: str | Path | Network,
+                  input_shape: tuple[int, ...] | str | None = None) -> Network:
+    """A zoo network (any case), a topology CSV, an ONNX model (``input_shape`` fixes its
+    input, e.g. ``(1, 3, 640, 640)`` or ``"1,3,640,640"``), or a Network."""
+    if isinstance(workload, Network):
+        return workload
+    if input_shape is not None:
+        from ewssim.workload.onnx import parse_input_shape
+
+        input_shape = parse_input_shape(input_shape)
+    return load_network(str(workload), input_shape=input_shape)
 
 
 resolve_workload = load_workload
@@ -191,9 +202,10 @@ def weight_formats(arch: ArchConfig, net: Network, *, compressed: str | Path | N
     exactly as the compressor would, without k-means (same cycles, bytes and energy);
     ``"synthetic"`` compresses seeded synthetic weights (cached in ``cache`` or
     :func:`cache_dir`).  Both apply the same per-layer fit rule."""
-    if weights not in WEIGHT_SOURCES:
+    onnx_weights = str(weights).lower().endswith(".onnx")
+    if weights not in WEIGHT_SOURCES and not onnx_weights:
         raise InputError(f"unknown weight source {weights!r}", field="--weights",
-                         allowed=", ".join(WEIGHT_SOURCES))
+                         allowed=", ".join(WEIGHT_SOURCES) + " or an .onnx model")
     if arch.weights.weight_format.int8:
         if compressed is not None:
             raise InputError("an INT8 architecture does not replay compressed layers",
@@ -206,6 +218,10 @@ def weight_formats(arch: ArchConfig, net: Network, *, compressed: str | Path | N
         check_formats(arch, formats, str(compressed))
         return formats, f"replaying compressed layers from {compressed}"
     s = compression_settings(arch)
+    if onnx_weights:  # the model's own weights, compressed on the fly (not cached)
+        cn = compress_network(net, str(weights), s, progress=progress)
+        return ({cl.name: LayerFormat.from_compressed(cl) for cl in cn.layers},
+                f"weights of {weights} compressed on the fly with {s.format.describe()}")
     if weights == "analytic":
         return plan_network(net, s), (f"analytic {s.format.describe()}: the compressor's "
                                       f"format and fit rule without k-means")
@@ -245,20 +261,31 @@ def compress(workload: str | Network, method: str = "mvq", *, weights: str = "sy
 
 # ----------------------------------------------------------------------------- results
 
-def _row(r: LayerResult, hw: Hardware, em: EnergyModel | None = None) -> dict:
-    layer = r.mapping.layer
+_ROW_HEAD = ("layer", "type", "M", "Kr", "N", "compute_cycles", "stall_cycles", "total_cycles",
+             "macs", "utilization", "tiles", "weight_load_cycles", "mapping")
+
+
+def _row(r: LayerResult | VectorResult, hw: Hardware, em: EnergyModel | None = None) -> dict:
     t = r.traffic
-    g = layer.gemm
-    row = {
-        "layer": layer.name, "type": layer.kind, "M": g.m, "Kr": g.kr, "N": g.n,
+    if isinstance(r, VectorResult):
+        # a vector operator: no GEMM, no tiles; "mapping" says where it ran
+        row = {"layer": r.op.name, "type": r.op.op, "M": 0, "Kr": 0, "N": 0,
+               "macs": 0, "tiles": 0, "weight_load_cycles": 0,
+               "mapping": "fused" if r.fused else "vector"}
+    else:
+        layer = r.mapping.layer
+        g = layer.gemm
+        row = {"layer": layer.name, "type": layer.kind, "M": g.m, "Kr": g.kr, "N": g.n,
+               "macs": layer.macs, "tiles": len(r.mapping.schedule),
+               "weight_load_cycles": int(r.mapping.schedule.load_cycles.sum()),
+               "mapping": r.mapping.name}
+    row.update({
         "compute_cycles": r.compute_cycles, "stall_cycles": r.stall_cycles,
-        "total_cycles": r.total_cycles, "macs": layer.macs,
+        "total_cycles": r.total_cycles,
         "utilization": (t.executed_macs / (r.total_cycles * hw.physical_pes)
                         if r.total_cycles else 0.0),
-        "tiles": len(r.mapping.schedule),
-        "weight_load_cycles": int(r.mapping.schedule.load_cycles.sum()),
-        "mapping": r.mapping.name,
-    }
+    })
+    row = {k: row[k] for k in _ROW_HEAD}
     for cause in STALL_CAUSES:
         row[f"stall_{cause}_cycles"] = int(r.stalls.get(cause, 0))
     counts = t.as_dict()
@@ -273,6 +300,12 @@ def _row(r: LayerResult, hw: Hardware, em: EnergyModel | None = None) -> dict:
         row["area_mm2"] = em.area.total_mm2
     row["notes"] = "; ".join(r.notes)
     return row
+
+
+def _kept_why(note: str) -> str:
+    """The part of a layer's notes that says why it stayed INT8."""
+    part = next(p for p in str(note).split("; ") if "kept INT8" in p)
+    return part.split(": kept INT8")[0]
 
 
 @dataclass(repr=False)
@@ -308,10 +341,16 @@ class RunResult:
         df = self.layers
         tot: dict = {"arch": self.arch.name, "workload": self.network.name,
                      "array": f"{self.arch.array.rows}x{self.arch.array.cols}",
-                     "layers": len(df)}
+                     "layers": len(self.network.layers), "vector_nodes": len(df) - len(
+                         self.network.layers)}
         for c in ["compute_cycles", "stall_cycles", "total_cycles", "macs", "tiles",
                   "weight_load_cycles", *STALL_COLUMNS, *TRAFFIC_COLUMNS]:
             tot[c] = int(df[c].sum())
+        vec = df["mapping"].isin(("vector", "fused"))
+        tot["vector_cycles"] = int(df.loc[vec, "total_cycles"].sum())
+        gp = plan_graph(self.network, self.hw)
+        tot["residual_bytes"] = gp.residual_bytes
+        tot["residual_dram_bytes"] = gp.residual_spilled_bytes
         pes = self.hw.physical_pes
         tot["utilization"] = (tot["executed_macs"] / (tot["total_cycles"] * pes)
                               if tot["total_cycles"] else 0.0)
@@ -330,14 +369,26 @@ class RunResult:
         t = self.totals
         lines = [f"{self.network.name} on {self.arch.name} ({t['array']} array, "
                  f"{self.hw.dataflow} dataflow, {t['layers']} layers"
+                 + (f" + {t['vector_nodes']} vector operators" if t["vector_nodes"] else "")
                  + (f"; weights: {self.weights}" if self.weights else "") + ")",
                  f"  total cycles {t['total_cycles']:,} (compute {t['compute_cycles']:,}, "
                  f"stalls {t['stall_cycles']:,}"
                  + "".join(f"; {c} {n:,}" for c, n in stall_causes(t))
                  + f"), utilization {t['utilization']:.3f}",
                  f"  DRAM {t['dram_read_bytes'] + t['dram_write_bytes']:,} B"]
+        if t["vector_cycles"] or t["residual_bytes"]:
+            lines.insert(2, f"  vector unit {t['vector_cycles']:,} cycles; residual tensors "
+                            f"{t['residual_bytes']:,} B ({t['residual_dram_bytes']:,} B "
+                            "through DRAM)")
+        kept = [(n, note) for n, note in zip(self.layers["layer"], self.layers["notes"],
+                                             strict=True) if "kept INT8" in str(note)]
+        if kept:
+            shown = "; ".join(f"{n} ({_kept_why(note)})" for n, note in kept[:4])
+            lines.append(f"  kept INT8: {len(kept)} layer(s): {shown}"
+                         + (f"; ... ({len(kept) - 4} more in layers.csv notes)"
+                            if len(kept) > 4 else ""))
         if "energy_pJ" in t:
-            lines[-1] += (f", energy {t['energy_pJ'] / 1e6:,.1f} uJ, "
+            lines[2 if not (t["vector_cycles"] or t["residual_bytes"]) else 3] += (f", energy {t['energy_pJ'] / 1e6:,.1f} uJ, "
                           f"{t['tops_per_w_dense']:.3f} TOPS/W (dense-equiv.), "
                           f"area {t['area_mm2']:.3f} mm2")
         return "\n".join(lines)
@@ -361,7 +412,9 @@ class RunResult:
         tmp = out / ".summary.json.tmp"
         summary = {"totals": self.totals, "weights": self.weights,
                    "units": {k: v for k, v in COLUMN_UNITS.items()
-                             if k in self.layers or k in ("runtime_ms",)}}
+                             if k in self.layers or k in ("runtime_ms", "vector_cycles",
+                                                          "residual_bytes",
+                                                          "residual_dram_bytes")}}
         if "energy_pJ" in self.layers:
             summary["area"] = self.area.as_json()
             summary["tech"] = self.energy_model.tech.name
@@ -379,16 +432,20 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
              formats: dict[str, LayerFormat] | None = None,
              compressed: str | Path | None = None, weights: str = "analytic",
              tech: str | Path | TechTable | None = None,
-             mapping: str | dict[str, str] | None = None) -> RunResult:
+             mapping: str | dict[str, str] | None = None,
+             batch: int | None = None) -> RunResult:
     """Simulate ``workload`` on ``arch`` (checked again, whatever made it).  A compressed
     architecture takes its per-layer weight formats from ``formats``, else from
     :func:`weight_formats` (``compressed`` / ``weights``).  Energy and area are priced
     afterwards from the engine's counts with the technology table ``tech`` (default: 40 nm,
     :mod:`ewssim.tech`).  ``mapping`` pins the mapping candidate of every layer (a name such
     as ``stream``) or of some layers (layer name -> candidate name); the notes column says
-    which was chosen and why."""
+    which was chosen and why.  ``batch`` runs the network on that many inputs
+    (:meth:`~ewssim.workload.layers.Network.with_batch`)."""
     a = load_arch(arch, array=array, overrides=overrides)
     net = load_workload(workload)
+    if batch is not None:
+        net = net.with_batch(batch)
     how = "given formats"
     if formats is None:
         formats, how = weight_formats(a, net, compressed=compressed, weights=weights)
@@ -422,6 +479,8 @@ def check_functional(result: RunResult, *, max_macs: int = 20_000_000, seed: int
     items = result.results or []
     compressed_arch = not hw.weight_format.int8
     for i, r in enumerate(items):
+        if isinstance(r, VectorResult):
+            continue
         layer = r.mapping.layer
         cl = layers.get(layer.name)
         if layer.macs > max_macs or (compressed_arch and layer.has_weights and cl is None):

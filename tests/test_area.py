@@ -75,7 +75,7 @@ def test_cli_area_json_keys(capsys):
     assert _main(["area", "--arch", "mvq", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert list(out) == ["total_mm2", "blocks"]
-    assert list(out["blocks"]) == ["array", "loader", "crf", "l1", "l2"]
+    assert list(out["blocks"]) == ["array", "loader", "crf", "vector", "l1", "l2"]
     assert out["total_mm2"] == pytest.approx(sum(out["blocks"].values()))
     assert _main(["area", "--arch", "ews", "--array", "32x32", "--tech", "28nm"]) == 0
     assert "total" in capsys.readouterr().out

@@ -43,9 +43,15 @@ def test_show_json_resnet50(capsys):
     rc, out, err = run(capsys, "workload", "show", "resnet50", "--json")
     assert rc == 0 and err == ""
     d = json.loads(out)
-    assert set(d) == {"name", "layers", "macs", "params", "weights"}
+    assert set(d) == {"name", "layers", "macs", "params", "weights", "vector_ops", "vector_work"}
     assert d["macs"] == 4089184256 and d["params"] == 25557032
     assert len(d["layers"]) == 54
+    ops = [v["type"] for v in d["vector_ops"]]
+    assert ops.count("add") == 16 and ops.count("relu") == 49
+    assert ops.count("maxpool") == ops.count("globalavgpool") == 1
+    assert d["vector_work"] == sum(v["work"] for v in d["vector_ops"])
+    adds = [v for v in d["vector_ops"] if v["type"] == "add"]
+    assert adds[0]["inputs"] == ["layer1.0.conv3", "layer1.0.downsample.0"]
     first = d["layers"][0]
     for key in ("name", "type", "m", "kr", "n", "macs", "weights", "params", "in_h", "in_w",
                 "in_c", "out_c", "kernel_h", "kernel_w", "stride_h", "pad_h", "groups"):

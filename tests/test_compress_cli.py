@@ -108,4 +108,4 @@ def test_inspect_errors(tmp_path, capsys):
     rc, _, err = _run(capsys, "compress", "inspect", tmp_path / "none")
     assert rc == 2 and err.count("\n") == 1 and "none" in err
     rc, _, err = _run(capsys, "compress", "--out", tmp_path / "o")
-    assert rc == 2 and "field '--workload'" in err
+    assert rc == 2 and "field '--workload" in err

@@ -140,7 +140,7 @@ def test_network_totals_and_duplicates():
     assert len(net) == 2 and [la.name for la in net] == ["a", "b"]
     with pytest.raises(InputError, match="duplicate"):
         Network("n", (a, a))
-    with pytest.raises(InputError, match="no layers"):
+    with pytest.raises(InputError, match="no array layers"):
         Network("n", ())
 
 

@@ -73,7 +73,7 @@ def test_ewssim_defaults_for_empty_optional_fields():
     "text, line, field, pattern",
     [
         ("name,type,in_h,in_w,in_c,out_c,colour\na,conv,4,4,3,5,red\n", 1, "colour",
-         r"unknown column 'colour'.*allowed: name, type, in_h.*nm, operand\)"),
+         r"unknown column 'colour'.*allowed: name, type, in_h.*operand, inputs, out_h, out_w\)"),
         ("name,type,in_h,in_w,in_c\na,conv,4,4,3\n", 1, "out_c", "missing required column"),
         ("name,type,in_h,in_h,in_c,out_c\na,conv,4,4,3,5\n", 1, "in_h", "appears twice"),
         ("name,type,in_h,in_w,in_c,out_c\n\na,conv,4,4,3\n", 3, None, "5 fields, the header has 6"),

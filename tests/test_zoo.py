@@ -47,7 +47,7 @@ def test_tinyllama_totals_from_its_config():
 
 
 def test_zoo_names():
-    assert zoo_names() == sorted([*PUBLISHED, "tiny"])
+    assert zoo_names() == sorted([*PUBLISHED, "tiny", "ppocr-det"])
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))

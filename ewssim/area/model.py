@@ -21,6 +21,8 @@ Blocks and what they hold (docs/model-reference.md §7 states every rule and its
   codebook groups) and ``P`` read ports, each an ``E:1`` mux of ``d*8`` bits built from
   ``(E-1)`` 2:1 muxes per bit: ``area = bits * reg_bit_area * port_factor`` with
   ``port_factor = 1 + P*(E-1)*mux2_bit_area / (E*reg_bit_area)``.
+* ``vector`` -- the vector unit: per lane a 32-bit adder, an 8x8 multiplier and two 32-bit
+  registers (``vector.lanes``).
 * ``l1`` -- one SRAM macro per L1 buffer (activations, weights, outputs), CACTI area by size
   (plus the PRFs when ``prf_in_array`` is false).
 * ``l2`` -- ``l2_banks`` macros of ``l2_bytes / l2_banks``.
@@ -37,7 +39,7 @@ from ewssim.hw.hardware import Hardware
 from ewssim.tech import TechTable
 from ewssim.tech import load as load_tech
 
-BLOCKS = ("array", "loader", "crf", "l1", "l2")
+BLOCKS = ("array", "loader", "crf", "vector", "l1", "l2")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def area(hw: Hardware, tech: TechTable | str | None = None) -> AreaReport:
     _array(rep, hw, t)
     if hw.loader == "codebook":
         _loader_crf(rep, hw, t)
+    _vector(rep, hw, t)
     _sram(rep, hw, t)
     rep.notes["acc_bits"] = hw.acc_bits
     return rep
@@ -166,6 +169,16 @@ def _loader_crf(rep: AreaReport, hw: Hardware, t: TechTable) -> None:
     add("crf", "CRF read ports", ports * (entries - 1) * f.d * 8, mux_a, mux_l)
     rep.notes["crf_port_factor"] = 1 + ports * (entries - 1) * mux_a / (entries * reg_a)
     rep.notes["crf_ports"] = ports
+
+
+def _vector(rep: AreaReport, hw: Hardware, t: TechTable) -> None:
+    """The vector unit: per lane a 32-bit adder, an 8x8 multiplier and two 32-bit registers
+    (operand and accumulator) -- modelled, as its energy per lane operation."""
+    add = _adder(rep, t)
+    lanes = hw.vector.lanes
+    add("vector", "lane adder (32-bit)", lanes, t.adder("area", 32), t.adder("leakage", 32))
+    add("vector", "lane multiplier (8x8)", lanes, t.mult("area", 8, 8), t.mult("leakage", 8, 8))
+    add("vector", "lane registers", lanes * 2 * 32, t["reg_bit_area"], t["reg_bit_leakage"])
 
 
 def _sram(rep: AreaReport, hw: Hardware, t: TechTable) -> None:

@@ -23,6 +23,12 @@ def register(sub) -> None:
                     "manifest.json; format in docs/compression.md), or inspect such a DIR "
                     "with `ewssim compress inspect DIR`.")
     p.add_argument("--workload", metavar="NAME|FILE", help="zoo name or topology CSV")
+    p.add_argument("--from", dest="from_model", metavar="MODEL.onnx",
+                   help="compress an ONNX model's own weights (the workload is the model; "
+                        "batch norms are folded into the convs)")
+    p.add_argument("--input-shape", metavar="N,C,H,W",
+                   help="with --from (or an .onnx --workload): the model's input shape when "
+                        "the file's is dynamic, e.g. 1,3,640,640")
     p.add_argument("--method", choices=_METHODS, default="mvq",
                    help="mvq (prune + masked k-means, default), vq (plain k-means), ssvq "
                         "(sign split + k-means on |W|), casec (prune + k-means with zeros), "
@@ -34,9 +40,9 @@ def register(sub) -> None:
                                                       "ssvq 16; not for dbb)")
     p.add_argument("--d", type=int, metavar="D", help="sub-vector length, a multiple of M "
                                                       "(default 8; not for dbb: its block is M)")
-    p.add_argument("--weights", default="synthetic", metavar="synthetic|PATH",
-                   help="synthetic (seeded, default) or a .npz/.npy/.safetensors file or a "
-                        "directory of <layer>.npy")
+    p.add_argument("--weights", default=None, metavar="synthetic|PATH",
+                   help="synthetic (seeded, default; with --from: the model's own weights) or "
+                        "a .npz/.npy/.safetensors/.onnx file or a directory of <layer>.npy")
     p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights and k-means")
     p.add_argument("--mask-encoding", choices=_ENCODINGS, default=None,
                    help="how N:M masks are stored and counted (default bitmap; dbb positions)")
@@ -65,10 +71,16 @@ def _cmd_compress(args) -> int:
 
     from .progress import Progress
 
-    for flag, val in (("--workload", args.workload), ("--out", args.out)):
+    if args.from_model and args.workload:
+        raise InputError("give --workload or --from, not both", source="command line",
+                         field="--from", allowed="--from MODEL.onnx (the model is the workload)")
+    workload = args.from_model or args.workload
+    for flag, val in (("--workload (or --from)", workload), ("--out", args.out)):
         if not val:
             raise InputError("is required", source="command line", field=flag)
-    net = api.load_workload(args.workload)
+    if args.weights is None:
+        args.weights = args.from_model or "synthetic"
+    net = api.load_workload(workload, input_shape=args.input_shape)
     weighted = [la for la in net.layers if la.has_weights]
     with Progress(len(weighted), "layers") as bar:
         try:

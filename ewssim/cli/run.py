@@ -18,6 +18,8 @@ SUMMARY_KEYS = [
     ("l2_write_bytes", "L2 write [B]"), ("l1_act_read_bytes", "L1 act read [B]"),
     ("l1_weight_read_bytes", "L1 weight read [B]"), ("l1_psum_read_bytes", "L1 psum read [B]"),
     ("l1_out_write_bytes", "L1 out write [B]"), ("int8_weight_bytes", "INT8 weights [B]"),
+    ("vector_cycles", "vector unit [cycles]"), ("residual_bytes", "residual tensors [B]"),
+    ("residual_dram_bytes", "  of which via DRAM [B]"),
     ("dram_weight_read_bytes", "DRAM weight read [B]"), ("crf_reads", "CRF reads"),
     ("executed_macs", "executed MACs"), ("energy_pJ", "energy [pJ]"),
     ("tops_per_w_dense", "TOPS/W (dense-equiv.)"), ("tops_per_w_executed", "TOPS/W (executed)"),
@@ -37,17 +39,25 @@ def add_arch_args(p, *, required: bool = True) -> None:
 def register(sub) -> None:
     p = sub.add_parser("run", help="simulate a workload on an architecture")
     add_arch_args(p)
-    p.add_argument("--workload", required=True, help="zoo name (any case) or topology CSV")
+    p.add_argument("--workload", required=True,
+                   help="zoo name (any case), topology CSV or ONNX model (.onnx)")
+    p.add_argument("--input-shape", metavar="N,C,H,W",
+                   help="the input shape of an ONNX model whose input is dynamic, e.g. "
+                        "1,3,640,640")
+    p.add_argument("--batch", type=_batch, default=None, metavar="N",
+                   help="run the workload on N inputs at once (integer >= 1; default 1)")
     p.add_argument("--out", help="directory for layers.csv and summary.json")
     p.add_argument("--json", action="store_true", help="print the totals as one JSON object")
     p.add_argument("--compressed", metavar="DIR",
                    help="replay the compressed layers in DIR (from `ewssim compress`)")
-    p.add_argument("--weights", choices=api.WEIGHT_SOURCES, default=None,
+    p.add_argument("--weights", type=_weight_source, default=None,
+                   metavar="{" + ",".join(api.WEIGHT_SOURCES) + "} or MODEL.onnx",
                    help="without --compressed: the analytic format of every layer (default: "
                         "the compressor's format and fit rule, no k-means, seconds) or seeded "
                         "synthetic weights compressed on the fly with k-means (same cycles, "
                         "bytes and energy; cached; the default with --check-functional, "
-                        "which needs real compressed layers)")
+                        "which needs real compressed layers); or an .onnx model: its own "
+                        "weights compressed on the fly (the workload must be that model)")
     p.add_argument("--cache-dir", metavar="DIR",
                    help="where --weights synthetic keeps its compressions (default "
                         "$EWSSIM_CACHE or ~/.cache/ewssim/compressed)")
@@ -77,6 +87,27 @@ def register(sub) -> None:
     lst.set_defaults(func=lambda a: print("\n".join(_config.preset_names())) or 0)
 
 
+def _batch(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"invalid batch {text!r} (an integer >= 1)")
+    return n
+
+
+def _weight_source(text: str) -> str:
+    import argparse
+
+    if text in api.WEIGHT_SOURCES or text.lower().endswith(".onnx"):
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from "
+                                     + ", ".join(api.WEIGHT_SOURCES) + " or an .onnx model)")
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}" if v < 10 else f"{v:,.2f}"
@@ -88,7 +119,9 @@ def _fmt(v) -> str:
 def _run(args) -> int:
     arch = api.load_arch(args.arch, array=args.array, overrides=args.set)
     tech = load_tech(args.tech)  # a bad table is reported before anything runs
-    net = api.load_workload(args.workload)
+    net = api.load_workload(args.workload, input_shape=args.input_shape)
+    if args.batch is not None:
+        net = net.with_batch(args.batch)
     if args.weights is None:
         args.weights = "synthetic" if args.check_functional else "analytic"
     if not arch.weights.weight_format.int8 and args.compressed is None and \
@@ -126,16 +159,25 @@ def _run(args) -> int:
         print(json.dumps({**tot, **extra}))
         return 0
     print(f"{net.name} on {arch.name} ({tot['array']} array, {result.hw.dataflow} dataflow, "
-          f"{len(net.layers)} layers; weights: {how})")
+          f"{len(net.layers)} layers"
+          + (f" + {tot['vector_nodes']} vector operators" if tot["vector_nodes"] else "")
+          + f"; weights: {how})")
     for key, label in SUMMARY_KEYS:
+        if key in ("vector_cycles", "residual_bytes", "residual_dram_bytes") and \
+                not tot["vector_nodes"]:
+            continue
         print(f"  {label:<22} {_fmt(tot[key]):>18}")
         if key == "stall_cycles":
             for cause, cycles in api.stall_causes(tot):
                 print(f"    {cause:<20} {_fmt(cycles):>18}")
-    kept = [f.name for f in (formats or {}).values() if f.format.int8 and f.note]
+    kept = [f for f in (formats or {}).values() if f.format.int8 and f.note]
     if kept:
-        print(f"  {len(kept)} layer(s) kept INT8 by the fit rule: {', '.join(kept[:4])}"
+        print(f"  {len(kept)} layer(s) kept INT8 by the fit rule: "
+              f"{', '.join(f.name for f in kept[:4])}"
               + (" ..." if len(kept) > 4 else "") + " (notes in layers.csv)")
+        larger = [f for f in kept if "not smaller than INT8" in f.note]
+        for f in larger:
+            print(f"    {f.name}: {f.note}")
     if args.out:
         print(f"wrote {args.out}/layers.csv and {args.out}/summary.json", file=sys.stderr)
     return 0

@@ -23,7 +23,22 @@ def register(sub) -> None:
                     help="zoo name (see `ewssim workload list`) or path to a topology CSV")
     ps.add_argument("--json", action="store_true",
                     help="print JSON {name, layers, macs, params, weights} instead of a table")
+    ps.add_argument("--input-shape", metavar="N,C,H,W",
+                    help="input shape of an ONNX model whose input is dynamic")
     ps.set_defaults(func=_cmd_show)
+
+    pi = wsub.add_parser("import", help="import an ONNX model (summary, optional topology CSV)",
+                         description="Import an ONNX model: conv/linear/matmul layers and "
+                                     "vector operators, shapes resolved for --input-shape, "
+                                     "batch norms folded; print a summary and optionally "
+                                     "write the ewssim topology CSV.")
+    pi.add_argument("model", metavar="MODEL.onnx")
+    pi.add_argument("--input-shape", metavar="N,C,H,W",
+                    help="the input shape (needed when the file's input is dynamic), e.g. "
+                         "1,3,640,640")
+    pi.add_argument("--out", metavar="FILE.csv", help="write the ewssim topology CSV here")
+    pi.add_argument("--json", action="store_true", help="print the summary as JSON")
+    pi.set_defaults(func=_cmd_import)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -51,8 +66,56 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _cmd_import(args) -> int:
+    from pathlib import Path
+
+    from ewssim.errors import InputError
+    from ewssim.workload.onnx import import_onnx, parse_input_shape
+    from ewssim.workload.topology import render_network
+
+    imp = import_onnx(args.model, parse_input_shape(args.input_shape))
+    net = imp.network
+    if args.out:
+        text = render_network(net)
+        out = Path(args.out)
+        try:
+            tmp = out.with_name(out.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(out)
+        except OSError as exc:
+            raise InputError(f"cannot write: {exc.strerror or exc}", source=args.out,
+                             field="--out", allowed="a writable file path") from None
+    summary = imp.summary()
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        c = imp.coverage
+        print(f"imported {net.name} ({imp.source}), input {'x'.join(map(str, imp.input_shape))}")
+        print(f"  nodes          {len(net.graph_nodes):>16,}")
+        print(f"  array layers   {len(net.layers):>16,}")
+        print(f"  vector ops     {len(net.vector_ops):>16,}")
+        print(f"  MACs           {net.macs:>16,}  ({net.macs / 1e9:.3f} G)")
+        print(f"  weights        {net.weights:>16,}  (found in the file: "
+              f"{'yes' if imp.has_weights else 'no'})")
+        print(f"  params         {net.params:>16,}")
+        print(f"  coverage       MACs {c['macs_modelled']:,} / {c['macs_in_file']:,} "
+              f"({c['macs_pct']:.1f} %), vector ops {c['vector_ops_modelled']} / "
+              f"{c['vector_ops_in_file']} ({c['vector_ops_pct']:.1f} %; {c['bn_folded']} batch "
+              f"norms folded), {c['view_ops']} view ops as aliases, {c['shape_ops']} "
+              f"shape/constant nodes evaluated")
+        for note in imp.notes:
+            print(f"  note: {note}")
+    if args.out:
+        import sys
+
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_show(args) -> int:
-    net = load_network(args.network)
+    from ewssim.workload.onnx import parse_input_shape
+
+    net = load_network(args.network, input_shape=parse_input_shape(args.input_shape))
     if args.json:
         print(json.dumps(net.as_dict(), indent=1))
         return 0

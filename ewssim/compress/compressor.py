@@ -28,6 +28,9 @@ Layers that do not fit the format (``fit`` rule, recorded per layer in ``note``)
 * fewer sub-vectors per codebook than ``k``: ``fit="int8"``/``"pad"`` keep the layer INT8;
   ``fit="error"`` raises.  In a network, ``k`` larger than the sub-vector count of *every*
   layer is always an error, and so is any such layer given to :func:`compress_layer` alone.
+* the compressed form would not be smaller than INT8 (indices, masks, signs, codebooks and
+  scales against INT8 weights and scale): the layer is kept INT8 whatever ``fit`` says, and its
+  note gives both sizes in bits per weight.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import numpy as np
 from ewssim.errors import InputError
 
 from .codecs import encode_mask, index_dtype, pack_uint
-from .format import WeightFormat, canonical_fit
+from .format import INT8, WeightFormat, canonical_fit
 from .kmeans import assign_nearest, kmeans
 from .layer import CompressedLayer, CompressedNetwork, int8_layer
 from .layout import from_subvectors, padded_channels, real_positions, to_subvectors
@@ -163,6 +166,10 @@ def fit_rule(name: str, weight_shape: tuple[int, int, int, int], s: Settings,
                              f"({why})", source=s.source, field="k",
                              allowed=f"a power of two <= {per_group}")
         return True, f"{why}: kept INT8 (fit={s.fit})"
+    mine, int8 = f.layer_bits(weight_shape), INT8.layer_bits(weight_shape)
+    if mine.total >= int8.total:
+        return True, (f"compressed {mine.bits_per_weight:.2f} bits/weight is not smaller than "
+                      f"INT8 {int8.bits_per_weight:.2f}: kept INT8")
     return False, note
 
 

@@ -10,6 +10,8 @@
 * a ``.npz`` file, a ``.npy`` file (single weighted layer), a directory of ``<layer>.npy`` files,
   or a ``.safetensors`` file (read directly: 8-byte little-endian header length, JSON header, raw
   buffer; dtypes F64, F32, F16, BF16).
+* an ``.onnx`` model -- :class:`OnnxWeights`: the model's own weights, by layer name (the
+  workload must be the same model, imported with :mod:`ewssim.workload.onnx`).
 
 Matching arrays to layers (files): **by name** when any array key equals a weighted layer's name
 or ``<name>.weight`` -- then every weighted layer must be found; otherwise **by order**: the file
@@ -224,8 +226,64 @@ class FileWeights:
         return a
 
 
+class OnnxWeights:
+    """A model's own weights from its ONNX file (:func:`ewssim.workload.onnx.import_onnx`:
+    batch norms folded into the convs, transposed convs phase-decomposed), matched to the
+    network's weighted layers by name.  The import the network came from is reused when this
+    process made it; otherwise the model is imported again (``input_shape``, else the file's
+    own input shape, else one read off the network's first layer)."""
+
+    def __init__(self, path: str | os.PathLike, network, input_shape=None):
+        from ewssim.workload.onnx import cached_imports, import_onnx
+
+        src = str(path)
+        weighted = [la for la in network.layers if la.has_weights]
+
+        def fits(imp) -> bool:
+            return all(la.name in imp.weights and imp.weights[la.name].shape == la.weight_shape
+                       for la in weighted)
+
+        imp = next((c for c in cached_imports(path) if fits(c)), None)
+        if imp is None:
+            imp = import_onnx(path, input_shape or _onnx_input_shape(src, network))
+        if not imp.has_weights:
+            raise InputError("the model has no weights (stripped initializers or missing "
+                             "external data)", source=src, field="--weights",
+                             allowed="--weights synthetic, or a .npz/.npy/.safetensors file")
+        for la in weighted:
+            w = imp.weights.get(la.name)
+            if w is None:
+                raise InputError(f"the model has no layer '{la.name}' (the workload is not "
+                                 "this model?)", source=src, field=la.name,
+                                 allowed="the workload imported from the same .onnx file")
+            if w.shape != la.weight_shape:
+                raise InputError(f"layer '{la.name}': weights have shape {w.shape} but the "
+                                 f"layer needs {la.weight_shape}", source=src, field=la.name)
+        self.path = Path(path)
+        self._weights = imp.weights
+        self.description = (f"{src} (the model's own weights, batch norms folded, "
+                            f"{len(weighted)} layers)")
+
+    def get(self, layer) -> np.ndarray:
+        return self._weights[layer.name]
+
+
+def _onnx_input_shape(src: str, network):
+    """The file's static input shape (None: let the importer read it), or NCHW from the first
+    conv layer reading the network input."""
+    from ewssim.workload.graph import INPUT
+
+    for node in network.graph_nodes:
+        if INPUT in network.inputs_of(node.name) and getattr(node, "kind", "") == "conv":
+            return (node.batch, node.in_c, node.in_h, node.in_w)
+    return None
+
+
 def open_weights(spec: str | os.PathLike | None, network, seed: int = 0):
-    """``"synthetic"`` (or None) -> :class:`SyntheticWeights`; a path -> :class:`FileWeights`."""
+    """``"synthetic"`` (or None) -> :class:`SyntheticWeights`; an ``.onnx`` file ->
+    :class:`OnnxWeights`; another path -> :class:`FileWeights`."""
     if spec is None or str(spec) == SYNTHETIC:
         return SyntheticWeights(seed)
+    if str(spec).lower().endswith(".onnx"):
+        return OnnxWeights(spec, network)
     return FileWeights(spec, network)

@@ -22,6 +22,7 @@ from ewssim.config.schema import (
     DataflowConfig,
     MemoryConfig,
     ScaleSimConfig,
+    VectorConfig,
     WeightConfig,
     check_fields,
     check_value,
@@ -59,7 +60,8 @@ def load(spec: str | Path | ArchConfig) -> ArchConfig:
 
 __all__ = [
     "KIB", "PRESETS", "SECTIONS", "ActivationConfig", "ArchConfig", "ArrayConfig", "DataConfig",
-    "DataflowConfig", "MemoryConfig", "ScaleSimConfig", "WeightConfig", "check_fields",
+    "DataflowConfig", "MemoryConfig", "ScaleSimConfig", "VectorConfig", "WeightConfig",
+    "check_fields",
     "check_value", "describe_parameters", "from_dict", "load", "load_toml", "param",
     "parse_array", "parse_set", "preset", "preset_names", "register_check", "to_toml",
     "validate",

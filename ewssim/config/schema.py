@@ -12,7 +12,7 @@ rules registered with :func:`register_check` (the dataflow plug-ins register the
 rules of a dataflow live with the dataflow, ``ewssim/dataflow``).
 
 Sections (TOML tables): ``[array]``, ``[dataflow]``, ``[weights]``, ``[activations]``,
-``[memory]``, ``[data]``, plus top-level ``name`` and ``clock_mhz``.
+``[memory]``, ``[data]``, ``[scalesim]``, ``[vector]``, plus top-level ``name`` and ``clock_mhz``.
 """
 
 from __future__ import annotations
@@ -283,6 +283,43 @@ class DataConfig(_Section):
                            doc="partial-sum width when psums round-trip through L1")
 
 
+@dataclass(frozen=True)
+class VectorConfig(_Section):
+    """The vector unit: runs every operator the array does not (pooling, residual adds,
+    softmax, norms, activations, resize, data movement).  Not in the MVQ paper: every value
+    is modelled."""
+
+    section = "vector"
+
+    lanes: int = param(64, unit="elements/cycle", lo=1,
+                       doc="elements the vector unit processes per cycle (one 32-bit adder, "
+                           "one 8x8 multiplier and a 32-bit register per lane)")
+    fuse_activations: bool = param(True, doc="an activation (ReLU, clip, sigmoid, GELU, "
+                                             "...) that reads only the output of the step "
+                                             "before it (an array layer or a vector op, with "
+                                             "no other reader) runs in that step's output "
+                                             "path: no cycles, no bytes, its energy charged")
+    elementwise_cycles: int = param(1, unit="cycles/element", lo=1,
+                                    doc="add, sub, mul, div, max, min per output element")
+    activation_cycles: int = param(1, unit="cycles/element", lo=1,
+                                   doc="ReLU, clip, sigmoid, GELU, ... (piecewise or LUT)")
+    pool_cycles: int = param(1, unit="cycles/element", lo=1,
+                             doc="per output element per window tap")
+    reduce_cycles: int = param(1, unit="cycles/element", lo=1,
+                               doc="global pool / reduce, per input element")
+    softmax_cycles: int = param(3, unit="cycles/element", lo=1,
+                                doc="per input element: max, exp and sum, divide")
+    norm_cycles: int = param(3, unit="cycles/element", lo=1,
+                             doc="LayerNorm/RMSNorm per input element: mean, variance, scale")
+    resize_cycles: int = param(1, unit="cycles/element", lo=1,
+                               doc="resize/upsample per output element")
+    copy_cycles: int = param(1, unit="cycles/element", lo=1,
+                             doc="concat, slice, transpose, pad per output element")
+
+    def cycles_per_element(self, op_class: str) -> int:
+        return getattr(self, f"{op_class}_cycles")
+
+
 #: cross-field rules, run after the field checks whenever an ArchConfig is made:
 #: ``check(arch)`` raises InputError.  The dataflow plug-ins register theirs, then the sizing
 #: rules run (``last``): a configuration is first made consistent, then large enough.
@@ -341,6 +378,7 @@ class ArchConfig:
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     data: DataConfig = field(default_factory=DataConfig)
     scalesim: ScaleSimConfig = field(default_factory=ScaleSimConfig)
+    vector: VectorConfig = field(default_factory=VectorConfig)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -385,7 +423,7 @@ class ArchConfig:
 
 SECTIONS = {"array": ArrayConfig, "dataflow": DataflowConfig, "weights": WeightConfig,
             "activations": ActivationConfig, "memory": MemoryConfig, "data": DataConfig,
-            "scalesim": ScaleSimConfig}
+            "scalesim": ScaleSimConfig, "vector": VectorConfig}
 
 
 # ----------------------------------------------------------------------------- dicts and TOML in

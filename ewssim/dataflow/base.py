@@ -65,6 +65,11 @@ class Traffic:
     psum_hops: int = _count("psum hops", "partial sums passed down one PE")
     prf_accesses: int = _count("PRF accumulates", "read-add-write of a PRF entry")
     mux_selects: int = _count("mux selects", "M:1 activation mux selections")
+    # the vector unit (operators the array does not run)
+    l2_vector_read_bytes: int = _count("B", "operands the vector unit read from L2")
+    l2_vector_write_bytes: int = _count("B", "results the vector unit wrote to L2")
+    vector_ops: int = _count("lane ops", "vector-unit lane operations (elements x cycles "
+                                         "per element)")
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

@@ -121,7 +121,7 @@ class SystolicDataflow(Dataflow):
             drain_full_width=self.scalesim, allow_pack=not self.scalesim,
             scalesim_layer_offset=self.scalesim,
             crf_groups=w.crf_groups, crf_write_bytes_per_cycle=w.crf_write_bytes_per_cycle,
-            memory=arch.memory, data=arch.data, act_profile=act.profile,
+            memory=arch.memory, data=arch.data, vector=arch.vector, act_profile=act.profile,
             scalesim=arch.scalesim if self.scalesim else None,
             acc_bits_cfg=a.acc_bits, act_pipe_reg=a.act_pipe_reg, prf_in_array=a.prf_in_array,
         )

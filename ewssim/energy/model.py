@@ -40,15 +40,15 @@ from ewssim.hw.hardware import Hardware
 from ewssim.tech import TechTable
 from ewssim.tech import load as load_tech
 
-COMPONENTS = ("mac", "rf", "hop", "mux", "lzc", "crf", "l1", "l2", "dram", "leak")
+COMPONENTS = ("mac", "rf", "hop", "mux", "lzc", "crf", "vector", "l1", "l2", "dram", "leak")
 #: components by memory level: off-chip DRAM, L2, L1, the register files next to the
 #: arithmetic (WRF/ARF/PRF in the PEs and the CRF in the loader: "L0"), the logic itself
 #: (MACs, inter-PE hops, muxes, LZCs) and leakage.  Run outputs carry one
 #: ``energy_level_<level>_pJ`` column per level; reports plot this grouping.
 LEVELS = {"dram": ("dram",), "l2": ("l2",), "l1": ("l1",), "l0": ("rf", "crf"),
-          "logic": ("mac", "hop", "mux", "lzc"), "leakage": ("leak",)}
+          "logic": ("mac", "hop", "mux", "lzc", "vector"), "leakage": ("leak",)}
 LEVEL_LABELS = {"dram": "DRAM", "l2": "L2", "l1": "L1", "l0": "register files (RF, CRF)",
-                "logic": "logic (MAC, hops, mux, LZC)", "leakage": "leakage"}
+                "logic": "logic (MAC, hops, mux, LZC, vector unit)", "leakage": "leakage"}
 LEVEL_COLUMNS = [f"energy_level_{lv}_pJ" for lv in LEVELS]
 ENERGY_COLUMNS = ["energy_pJ", *(f"energy_{c}_pJ" for c in COMPONENTS), *LEVEL_COLUMNS]
 EFFICIENCY_COLUMNS = ["tops_per_w_dense", "tops_per_w_executed"]
@@ -88,6 +88,8 @@ def actions(hw: Hardware, tech: TechTable | str | None = None) -> list[Action]:
         Action("crf_reads", "crf", w.d * 8 * (reg + math.log2(max(w.k, 1)) * mux2),
                f"{w.d}-byte CRF read (k={w.k})"),
         Action("crf_reload_bytes", "crf", 8 * reg, "CRF write per byte"),
+        Action("vector_ops", "vector", vector_lane_op(t),
+               "vector lane op: 32-bit add + 8x8 multiply + 32-bit register read and write"),
     ]
     # SRAM: per byte = 8 / access width x energy per access
     l1w = mem.l1_access_bits
@@ -116,6 +118,8 @@ def actions(hw: Hardware, tech: TechTable | str | None = None) -> list[Action]:
         Action("l2_weight_read_bytes", "l2", l2("read"), "L2 weight read"),
         Action("l2_psum_read_bytes", "l2", l2("read"), "L2 psum read"),
         Action("l2_out_write_bytes", "l2", l2("write"), "L2 out write"),
+        Action("l2_vector_read_bytes", "l2", l2("read"), "L2 read by the vector unit"),
+        Action("l2_vector_write_bytes", "l2", l2("write"), "L2 write by the vector unit"),
         Action("dram_act_read_bytes", "l2", l2("write"), "L2 act fill from DRAM"),
         Action("dram_weight_read_bytes", "l2", l2("write"), "L2 weight fill from DRAM"),
         Action("dram_out_write_bytes", "l2", l2("read"), "L2 read for DRAM write-back"),
@@ -124,6 +128,12 @@ def actions(hw: Hardware, tech: TechTable | str | None = None) -> list[Action]:
         Action("dram_out_write_bytes", "dram", dram, "DRAM out write"),
     ]
     return out
+
+
+def vector_lane_op(t: TechTable) -> float:
+    """pJ of one vector-unit lane operation: a 32-bit add, an 8x8 multiply and a 32-bit
+    register read and write (every lane cycle is charged the whole lane: modelled)."""
+    return t.adder("energy", 32) + t.mult("energy", 8, 8) + 2 * 32 * t["reg_bit_energy"]
 
 
 class EnergyModel:

@@ -31,6 +31,7 @@ from ewssim.config import ArchConfig
 from ewssim.dataflow import Dataflow, Hardware, Mapping, dataflow_of, resolve
 from ewssim.dataflow.base import LayerContext, Traffic
 from ewssim.dataflow.blocks import MappingInvalid, attach_blocks
+from ewssim.engine.lifetimes import plan_graph
 from ewssim.engine.stalls import CAUSES, attribute
 from ewssim.errors import InputError
 from ewssim.hw.array import GatedArray, schedule_cycles
@@ -38,7 +39,7 @@ from ewssim.hw.dram import ACT_READ, DramChannel
 from ewssim.hw.l1 import ACT_FILL, WEIGHT_FILL, L1Buffer, drain_process, fill_process
 from ewssim.hw.l2 import Ring, staged_input_process, weight_prefetch_process
 from ewssim.hw.port import Port, rational
-from ewssim.workload.activations import load_activation_profile
+from ewssim.hw.vector import run_vector
 from ewssim.workload.layers import Layer, Network
 
 Progress = Callable[[int, int, str], None]
@@ -66,27 +67,9 @@ class LayerResult:
 # ----------------------------------------------------------------------------- residency
 
 def activation_residency(network: Network, hw: Hardware) -> list[LayerContext]:
-    """Which activations stay in L2 between layers (docs/model-reference.md §4, "L2").
-
-    Activations flow from each layer to the next in file order.  Layer ``i``'s output stays on
-    chip when its own input + output and layer ``i+1``'s input + output each fit in the L2
-    activation share (``memory.l2_act_fraction * l2_bytes``); layer ``i+1`` then reads its
-    input from L2, not DRAM.  The network's first input and last output go through DRAM.
-    Arrays that gate or prune zero activations also get each layer's input density
-    (``activations.profile``)."""
-    m, bits = hw.memory, hw.data.act_bits
-    layers = network.layers
-    density = [1.0] * len(layers)
-    if hw.gates_activations:
-        profile = load_activation_profile(hw.act_profile, network)
-        density = [profile[la.name] for la in layers]
-    if m.ideal:
-        return [LayerContext(act_density=d) for d in density]
-    budget = hw.l2_act_bytes
-    fits = [la.input_bytes(bits) + la.output_bytes(bits) <= budget for la in layers]
-    keep = [fits[i] and i + 1 < len(layers) and fits[i + 1] for i in range(len(layers))]
-    return [LayerContext(input_on_chip=i > 0 and keep[i - 1], output_on_chip=keep[i],
-                         act_density=density[i]) for i in range(len(layers))]
+    """Each array layer's :class:`LayerContext`: whether its input and output stay in L2
+    (tensor lifetimes, :mod:`ewssim.engine.lifetimes`) and its input density."""
+    return plan_graph(network, hw).contexts
 
 
 # ----------------------------------------------------------------------------- planning
@@ -209,17 +192,24 @@ def plan(layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None,
 def simulate(network: Network, arch: ArchConfig | Hardware, *,
              progress: Progress | None = None,
              formats: dict[str, LayerFormat] | None = None, flow: Dataflow | None = None,
-             mapping: str | dict[str, str] | None = None) -> list[LayerResult]:
-    """Per-layer results of ``network`` on ``arch``; ``formats`` gives each weighted layer's
-    weight format (``None``: INT8 everywhere); ``mapping`` pins the candidate of every layer
-    (a name) or of some layers (layer name -> candidate name)."""
+             mapping: str | dict[str, str] | None = None) -> list:
+    """Per-node results of ``network`` on ``arch``, in run order: a :class:`LayerResult` per
+    array layer and a :class:`~ewssim.hw.vector.VectorResult` per vector operator (a network
+    of layers only gives layer results).  ``formats`` gives each weighted layer's weight
+    format (``None``: INT8 everywhere); ``mapping`` pins the candidate of every layer (a name)
+    or of some layers (layer name -> candidate name).
+
+    Array layers between two vector operators run together through the memory model (one
+    simulation: weights prefetch across their boundaries); a vector operator runs alone
+    between them (:mod:`ewssim.hw.vector`)."""
     if isinstance(arch, Hardware):
         hw = arch
         if flow is None:
             raise TypeError("simulate(network, Hardware) needs the dataflow too (flow=)")
     else:
         hw, flow = resolve(arch), dataflow_of(arch)
-    contexts = activation_residency(network, hw)
+    gp = plan_graph(network, hw)
+    contexts = gp.contexts
     mappings = []
     n = len(network.layers)
     cache: dict = {}
@@ -229,16 +219,51 @@ def simulate(network: Network, arch: ArchConfig | Hardware, *,
         mappings.append(plan_layer(layer, hw, flow, fmt, contexts[i], pin, cache))
         if progress:
             progress(i + 1, n, layer.name)
+    layer_results: list[LayerResult | None] = [None] * n
+    segment: list[int] = []
+    out: list = []
+
+    def flush() -> None:
+        for li, r in zip(segment, _segment(segment, mappings, hw), strict=True):
+            layer_results[li] = r
+        segment.clear()
+    for st in gp.steps:
+        if st.layer >= 0:
+            segment.append(st.layer)
+            out.append(("layer", st.layer))
+            out.extend(("fused", v) for v in st.fused)
+            continue
+        flush()
+        ins = [(gp.tensor(t).nbytes, gp.tensor(t).kept) for t in st.inputs]
+        out.append(("vector", run_vector(st.node, hw, ins, gp.tensor(st.node.name).kept)))
+        out.extend(("fused", v) for v in st.fused)
+    flush()
+    results: list = []
+    for kind, x in out:
+        if kind == "layer":
+            results.append(layer_results[x])
+        elif kind == "fused":
+            results.append(run_vector(x, hw, [], True, fused=True))
+        else:
+            results.append(x)
+    return results
+
+
+def _segment(idx: list[int], mappings: list[Mapping], hw: Hardware) -> list[LayerResult]:
+    """Results of consecutive array layers ``idx`` run together."""
+    if not idx:
+        return []
+    ms = [mappings[i] for i in idx]
     if hw.memory.ideal:
         results = []
-        for m in mappings:
+        for m in ms:
             c = schedule_cycles(m.schedule)
             results.append(LayerResult(mapping=m, compute_cycles=c, notes=list(m.notes)))
         return _scalesim_stalls(results, hw)
-    per_layer = _run(mappings, hw)
+    per_layer = _run(ms, hw)
     return [LayerResult(mapping=m, compute_cycles=tot - st, stall_cycles=st, stalls=causes,
                         notes=list(m.notes), fast_forwarded=ff)
-            for m, (tot, st, causes, ff) in zip(mappings, per_layer, strict=True)]
+            for m, (tot, st, causes, ff) in zip(ms, per_layer, strict=True)]
 
 
 def _scalesim_stalls(results: list[LayerResult], hw: Hardware) -> list[LayerResult]:

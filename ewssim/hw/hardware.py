@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ewssim.compress.format import WeightFormat
-from ewssim.config import DataConfig, MemoryConfig, ScaleSimConfig
+from ewssim.config import DataConfig, MemoryConfig, ScaleSimConfig, VectorConfig
 from ewssim.workload.activations import nnz_per_block
 from ewssim.workload.layers import Layer
 
@@ -80,6 +80,7 @@ class Hardware:
     # ---- memories, data widths, activations
     memory: MemoryConfig = MemoryConfig()
     data: DataConfig = DataConfig()
+    vector: VectorConfig = VectorConfig()
     act_profile: str = "default"
     #: SCALE-Sim's own memory model (``scalesim-ws`` only), else None
     scalesim: ScaleSimConfig | None = None

@@ -20,6 +20,7 @@ convolution the GEMM is block diagonal: ``groups`` independent GEMMs of ``M x Kr
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Literal
@@ -27,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from ewssim.errors import InputError
+from ewssim.workload.graph import INPUT
 
 LayerKind = Literal["conv", "linear", "matmul"]
 LAYER_KINDS: tuple[str, ...] = ("conv", "linear", "matmul")
@@ -286,22 +288,88 @@ class Layer:
 
 @dataclass(frozen=True)
 class Network:
-    """An ordered list of layers with a name (a zoo entry or a topology file)."""
+    """A network: its array layers and, for a graph, every node in run order.
+
+    ``layers`` are the array nodes (conv, linear, matmul) in run order.  ``nodes`` holds every
+    node -- array layers and :class:`~ewssim.workload.graph.VectorOp` s -- in run order (empty:
+    the network is the layers alone, each reading the previous one's output).  ``edges`` lists
+    ``(node, inputs)`` for every node whose inputs are not just the previous node's output:
+    input names are earlier nodes or :data:`~ewssim.workload.graph.INPUT`.  Build a graph with
+    :meth:`from_nodes`."""
 
     name: str
     layers: tuple[Layer, ...]
     source: str = ""
+    nodes: tuple = ()
+    edges: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
+        src = self.source or self.name
         if not self.layers:
-            raise InputError("the network has no layers", source=self.source or self.name)
+            raise InputError("the network has no array layers (conv, linear or matmul)",
+                             source=src)
         seen: set[str] = set()
-        for layer in self.layers:
-            if layer.name in seen:
-                raise InputError(f"duplicate layer name {layer.name!r}",
-                                 source=self.source or self.name, field="name",
-                                 allowed="unique names")
-            seen.add(layer.name)
+        for node in self.graph_nodes:
+            if node.name in seen or node.name == INPUT:
+                raise InputError(f"duplicate node name {node.name!r}", source=src,
+                                 field="name", allowed=f"unique names other than {INPUT!r}")
+            seen.add(node.name)
+        if self.nodes and tuple(n for n in self.nodes if isinstance(n, Layer)) != self.layers:
+            raise InputError("layers differ from the array nodes of the graph", source=src,
+                             field="layers", allowed="the graph's array nodes, in order")
+        order = {n.name: i for i, n in enumerate(self.graph_nodes)}
+        for name, ins in self.edges:
+            if name not in order:
+                raise InputError(f"inputs given for unknown node {name!r}", source=src,
+                                 field="inputs", allowed="a node of the network")
+            for t in ins:
+                if t != INPUT and order.get(t, len(order)) >= order[name]:
+                    raise InputError(f"node '{name}' reads {t!r}, which is not an earlier node",
+                                     source=src, field="inputs",
+                                     allowed=f"{INPUT!r} or the name of an earlier node")
+
+    @classmethod
+    def from_nodes(cls, name: str, nodes, inputs: dict[str, tuple[str, ...]] | None = None,
+                   source: str = "") -> Network:
+        """A graph from its nodes in run order and each node's inputs (default: the previous
+        node's output, or the network input for the first node)."""
+        nodes = tuple(nodes)
+        layers = tuple(n for n in nodes if isinstance(n, Layer))
+        edges = []
+        for i, n in enumerate(nodes):
+            ins = tuple((inputs or {}).get(n.name, ()))
+            default = (nodes[i - 1].name,) if i else (INPUT,)
+            if ins and ins != default:
+                edges.append((n.name, ins))
+        if len(layers) == len(nodes) and not edges:
+            return cls(name=name, layers=layers, source=source)
+        return cls(name=name, layers=layers, source=source, nodes=nodes, edges=tuple(edges))
+
+    @property
+    def graph_nodes(self) -> tuple:
+        """Every node in run order (the layers, for a network that is not a graph)."""
+        return self.nodes or self.layers
+
+    @property
+    def vector_ops(self) -> tuple:
+        return tuple(n for n in self.graph_nodes if not isinstance(n, Layer))
+
+    def inputs_of(self, name: str) -> tuple[str, ...]:
+        """The tensors node ``name`` reads (earlier nodes' names, or ``INPUT``)."""
+        for n, ins in self.edges:
+            if n == name:
+                return ins
+        nodes = self.graph_nodes
+        i = next(j for j, n in enumerate(nodes) if n.name == name)
+        return (nodes[i - 1].name,) if i else (INPUT,)
+
+    @property
+    def input_elems(self) -> int:
+        """Elements of the network's input tensor (what its first node reads)."""
+        first = self.graph_nodes[0]
+        if isinstance(first, Layer):
+            return first.batch * first.in_h * first.in_w * first.in_c
+        return first.input_elems
 
     @property
     def macs(self) -> int:
@@ -309,7 +377,7 @@ class Network:
 
     @property
     def params(self) -> int:
-        return sum(la.params for la in self.layers)
+        return sum(n.params for n in self.graph_nodes)
 
     @property
     def weights(self) -> int:
@@ -321,7 +389,26 @@ class Network:
     def __iter__(self):
         return iter(self.layers)
 
+    def with_batch(self, batch: int) -> Network:
+        """The same network on ``batch`` inputs: every node's batch multiplied (a conv's or
+        linear's stream grows, so each weight tile is reused across the batch)."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise InputError(f"batch must be a positive integer, got {batch!r}",
+                             field="--batch", allowed="integer >= 1")
+        if batch == 1:
+            return self
+        nodes = tuple(dataclasses.replace(n, batch=n.batch * batch) for n in self.graph_nodes)
+        layers = tuple(n for n in nodes if isinstance(n, Layer))
+        return dataclasses.replace(self, layers=layers,
+                                   nodes=nodes if self.nodes else ())
+
     def as_dict(self) -> dict:
-        """``{name, layers, macs, params, weights}`` (what ``workload show --json`` prints)."""
-        return {"name": self.name, "layers": [la.as_dict() for la in self.layers],
-                "macs": self.macs, "params": self.params, "weights": self.weights}
+        """``{name, layers, macs, params, weights}`` and, for a graph, its vector operators
+        (what ``workload show --json`` prints)."""
+        d = {"name": self.name, "layers": [la.as_dict() for la in self.layers],
+             "macs": self.macs, "params": self.params, "weights": self.weights}
+        if self.nodes:
+            d["vector_ops"] = [dict(v.as_dict(), inputs=list(self.inputs_of(v.name)))
+                               for v in self.vector_ops]
+            d["vector_work"] = sum(v.work for v in self.vector_ops)
+        return d

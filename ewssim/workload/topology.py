@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ewssim.errors import InputError
+from ewssim.workload.graph import INPUT, VECTOR_OPS, VectorOp
 from ewssim.workload.layers import Layer, Network
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "load_network",
     "load_topology",
     "parse_topology_text",
+    "render_network",
     "zoo_dir",
     "zoo_names",
 ]
@@ -43,10 +45,15 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "kernel_h": "1", "kernel_w": "1", "stride_h": "1", "stride_w": "1", "pad_h": "0",
     "pad_w": "0", "dil_h": "1", "dil_w": "1", "groups": "1", "bias": "0", "extra_params": "0",
     "batch": "1", "nm": "", "operand": "previous",
+    # graphs: the node's inputs (space-separated earlier node names or "input"; empty: the
+    # previous row) and a vector operator's output size (empty: a pool's window arithmetic,
+    # otherwise the input's)
+    "inputs": "", "out_h": "", "out_w": "",
 }
 EWSSIM_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + tuple(OPTIONAL_COLUMNS)
 _INT_COLUMNS = tuple(c for c in EWSSIM_COLUMNS
-                     if c not in ("name", "type", "bias", "nm", "operand"))
+                     if c not in ("name", "type", "bias", "nm", "operand", "inputs", "out_h",
+                                  "out_w"))
 
 # ----------------------------------------------------------------------------- SCALE-Sim format
 # canonical key -> accepted header spellings (compared lower-case, inner whitespace collapsed)
@@ -169,7 +176,8 @@ def _check_name(name: str, seen: set[str], *, source: str, line: int, fld: str) 
 
 
 # ----------------------------------------------------------------------------- ewssim parser
-def _parse_ewssim(rows: list[_Row], source: str) -> list[Layer]:
+def _parse_ewssim(rows: list[_Row], source: str) -> tuple[list, dict[str, tuple[str, ...]]]:
+    """Nodes (layers and vector operators) in file order and the inputs named per node."""
     hrow = rows[0]
     header = _header(hrow)
     for i, col in enumerate(header):
@@ -185,7 +193,8 @@ def _parse_ewssim(rows: list[_Row], source: str) -> list[Layer]:
         raise InputError(f"missing required column(s) {', '.join(missing)}", source=source,
                          line=hrow.line, field=missing[0],
                          allowed="required: " + ", ".join(REQUIRED_COLUMNS))
-    layers: list[Layer] = []
+    nodes: list = []
+    inputs: dict[str, tuple[str, ...]] = {}
     seen: set[str] = set()
     for row in rows[1:]:
         vals = dict(zip(header, _fit_fields(row, len(header), source=source), strict=True))
@@ -195,17 +204,74 @@ def _parse_ewssim(rows: list[_Row], source: str) -> list[Layer]:
         loc = dict(source=source, line=row.line)
         _check_name(vals["name"], seen, fld="name", **loc)
         kind = vals["type"].lower()
-        kw: dict = {"name": vals["name"], "kind": kind}
-        for col in _INT_COLUMNS:
-            kw[col] = _int(vals[col], fld=col, **loc)
+        ins = tuple(vals["inputs"].split())
+        for t in ins:
+            if t != INPUT and t not in seen - {vals["name"]}:
+                raise InputError(f"input {t!r} is not an earlier row", field="inputs",
+                                 allowed=f"{INPUT!r} or names of earlier rows", **loc)
+        if ins:
+            inputs[vals["name"]] = ins
+        ints = {col: _int(vals[col], fld=col, **loc) for col in _INT_COLUMNS}
+        if kind in VECTOR_OPS:
+            nodes.append(_vector_node(vals, kind, ints, loc))
+            continue
+        kw: dict = {"name": vals["name"], "kind": kind, **ints}
         if vals["bias"] not in ("0", "1"):
             raise InputError(f"{vals['bias'][:40]!r} is not 0 or 1", field="bias",
                              allowed="0 or 1 (empty = 0)", **loc)
         kw["bias"] = vals["bias"] == "1"
         kw["nm"] = _nm(vals["nm"], fld="nm", **loc)
         kw["operand"] = vals["operand"].lower()
-        layers.append(_make_layer(kw, **loc))
-    return layers
+        nodes.append(_make_layer(kw, **loc))
+    return nodes, inputs
+
+
+def _vector_node(vals: dict, op: str, ints: dict, loc: dict) -> VectorOp:
+    """A vector operator row: its output size from ``out_h``/``out_w`` or, for a pool, from
+    the window arithmetic of a layer (kernel, stride, padding), else the input's."""
+    def out(col: str, size: int, k: int, s: int, p: int) -> int:
+        if vals[col] != "":
+            return _int(vals[col], fld=col, **loc)
+        if VECTOR_OPS[op] == "pool":
+            return (size + 2 * p - k) // s + 1
+        return size
+
+    h = out("out_h", ints["in_h"], ints["kernel_h"], ints["stride_h"], ints["pad_h"])
+    w = out("out_w", ints["in_w"], ints["kernel_w"], ints["stride_w"], ints["pad_w"])
+    try:
+        return VectorOp(name=vals["name"], op=op, in_h=ints["in_h"], in_w=ints["in_w"],
+                        in_c=ints["in_c"], out_h=h, out_w=w, out_c=ints["out_c"],
+                        kernel_h=ints["kernel_h"], kernel_w=ints["kernel_w"],
+                        batch=ints["batch"], extra_params=ints["extra_params"])
+    except InputError as exc:
+        raise InputError(exc.problem, field=exc.field, allowed=exc.allowed, **loc) from None
+
+
+def render_network(net: Network) -> str:
+    """The network as an ewssim topology CSV (every node, with its inputs); parsing it gives
+    the same network."""
+    cols = ["name", "type", "in_h", "in_w", "in_c", "out_c", "kernel_h", "kernel_w",
+            "stride_h", "stride_w", "pad_h", "pad_w", "dil_h", "dil_w", "groups", "bias",
+            "extra_params", "batch", "nm", "operand", "inputs", "out_h", "out_w"]
+    lines = [f"# {net.name}" + (f" (from {net.source})" if net.source else ""),
+             ",".join(cols)]
+    nodes = net.graph_nodes
+    for i, n in enumerate(nodes):
+        ins = net.inputs_of(n.name)
+        default = (nodes[i - 1].name,) if i else (INPUT,)
+        v = {"name": n.name, "inputs": "" if ins == default else " ".join(ins),
+             "in_h": n.in_h, "in_w": n.in_w, "in_c": n.in_c, "out_c": n.out_c,
+             "kernel_h": n.kernel_h, "kernel_w": n.kernel_w, "batch": n.batch,
+             "extra_params": n.extra_params}
+        if isinstance(n, Layer):
+            v.update(type=n.kind, stride_h=n.stride_h, stride_w=n.stride_w, pad_h=n.pad_h,
+                     pad_w=n.pad_w, dil_h=n.dil_h, dil_w=n.dil_w, groups=n.groups,
+                     bias=int(n.bias), nm="" if n.nm is None else f"{n.nm[0]}:{n.nm[1]}",
+                     operand=n.operand)
+        else:
+            v.update(type=n.op, out_h=n.out_h, out_w=n.out_w)
+        lines.append(",".join(str(v.get(c, "")) for c in cols))
+    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- SCALE-Sim parser
@@ -276,8 +342,9 @@ def parse_topology_text(text: str, source: str = "<text>", name: str | None = No
         raise InputError("no header row and no layers", source=source,
                          allowed="an ewssim or SCALE-Sim topology CSV")
     header = _header(rows[0])
+    inputs: dict[str, tuple[str, ...]] = {}
     if "name" in header or "type" in header:
-        layers = _parse_ewssim(rows, source)
+        layers, inputs = _parse_ewssim(rows, source)
     elif header and header[0] in ("layer name", "layer"):
         gemm = "m" in header and "ifmap height" not in header
         layers = _parse_scalesim(rows, source, gemm)
@@ -291,7 +358,10 @@ def parse_topology_text(text: str, source: str = "<text>", name: str | None = No
                          allowed="at least one layer row after the header")
     if name is None:
         name = Path(source).stem if source else "network"
-    return Network(name=name, layers=tuple(layers), source=source)
+    if not any(isinstance(n, Layer) for n in layers):
+        raise InputError("the topology has no array layer", source=source, line=rows[0].line,
+                         field="type", allowed="at least one conv, linear or matmul row")
+    return Network.from_nodes(name, layers, inputs, source=source)
 
 
 def load_topology(path: str | Path, name: str | None = None) -> Network:
@@ -323,26 +393,48 @@ def zoo_dir() -> Path:
                      source=str(here.parents[1] / "workloads"))
 
 
+#: zoo entries that are ONNX models: name -> (file in the zoo directory, input shape)
+ONNX_ZOO: dict[str, tuple[str, tuple[int, ...]]] = {
+    "ppocr-det": ("ppocr-det.onnx", (1, 3, 640, 640)),
+}
+
+
 def zoo_names() -> list[str]:
     """Names of the zoo networks, sorted."""
-    return sorted(p.stem for p in zoo_dir().glob("*.csv"))
+    d = zoo_dir()
+    onnx_names = [k for k, (f, _) in ONNX_ZOO.items() if (d / f).is_file()]
+    return sorted([p.stem for p in d.glob("*.csv")] + onnx_names)
 
 
-def load_network(spec: str) -> Network:
-    """A zoo network by name (case-insensitive) or a topology CSV by path (either format)."""
+def load_network(spec: str, input_shape: tuple[int, ...] | None = None) -> Network:
+    """A zoo network by name (case-insensitive), a topology CSV by path (either format), or an
+    ONNX model by path (``input_shape`` fixes its input; :mod:`ewssim.workload.onnx`)."""
     spec = str(spec)
     key = spec.strip().lower()
     try:
         names = zoo_names()
     except InputError:
         names = []
+    if key in ONNX_ZOO and key in names:
+        from ewssim.workload.onnx import import_onnx
+
+        fname, shape = ONNX_ZOO[key]
+        return import_onnx(zoo_dir() / fname, input_shape or shape, name=key).network
+    p = Path(spec)
+    if key.endswith(".onnx"):
+        from ewssim.workload.onnx import import_onnx
+
+        return import_onnx(p, input_shape).network
+    if input_shape is not None:
+        raise InputError("an input shape applies to ONNX models only", source=spec,
+                         field="--input-shape", allowed="an .onnx model or the ONNX zoo entries "
+                         + ", ".join(ONNX_ZOO))
     if key in names:
         return load_topology(zoo_dir() / f"{key}.csv", name=key)
-    p = Path(spec)
     if key and p.is_file():
         return load_topology(p)
     if key and p.exists():
         raise InputError("is not a file", source=spec, field="network",
                          allowed="a zoo name or a topology CSV file")
     raise InputError(f"unknown network {spec!r} (not a zoo name, no such file)",
-                     field="network", allowed=", ".join(names) + " or a CSV file path")
+                     field="network", allowed=", ".join(names) + " or a CSV or .onnx file path")
