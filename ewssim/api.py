@@ -388,9 +388,10 @@ class RunResult:
                          + (f"; ... ({len(kept) - 4} more in layers.csv notes)"
                             if len(kept) > 4 else ""))
         if "energy_pJ" in t:
-            lines[2 if not (t["vector_cycles"] or t["residual_bytes"]) else 3] += (f", energy {t['energy_pJ'] / 1e6:,.1f} uJ, "
-                          f"{t['tops_per_w_dense']:.3f} TOPS/W (dense-equiv.), "
-                          f"area {t['area_mm2']:.3f} mm2")
+            dram_line = 3 if (t["vector_cycles"] or t["residual_bytes"]) else 2
+            lines[dram_line] += (f", energy {t['energy_pJ'] / 1e6:,.1f} uJ, "
+                                 f"{t['tops_per_w_dense']:.3f} TOPS/W (dense-equiv.), "
+                                 f"area {t['area_mm2']:.3f} mm2")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
