@@ -182,3 +182,27 @@ def test_vector_time_and_residual_bytes_reported(name):
     assert "vector unit" in r.summary()
     vec = r.layers[r.layers["mapping"] == "vector"]
     assert (vec["macs"] == 0).all() and (vec["compute_cycles"] > 0).all()
+
+
+def test_decomposed_hardswish_collapses_and_fuses():
+    """x * clip(x + 3) / 6 as an exporter writes it (add, clip on x; mul of x with it; div)
+    becomes one hardswish on x, which then runs in the conv's output path; a mul of two
+    different tensors stays a vector operator."""
+    from ewssim.workload.graph import collapse_gated
+
+    def v(name, op):
+        return VectorOp(name, op, 8, 8, 4, 8, 8, 4)
+    conv = Layer("c", "conv", 8, 8, 4, 4, 3, 3, pad_h=1, pad_w=1)
+    nodes = [conv, v("a", "add"), v("k", "clip"), v("m", "mul"), v("d", "div"),
+             Layer("e", "conv", 8, 8, 4, 4, 1, 1), v("g", "mul")]
+    inputs = {"c": ("input",), "a": ("c",), "k": ("a",), "m": ("c", "k"), "d": ("m",),
+              "e": ("c",), "g": ("d", "e")}
+    assert collapse_gated(nodes, inputs) == 1
+    assert [(n.name, getattr(n, "op", "conv")) for n in nodes] == [
+        ("c", "conv"), ("m", "hardswish"), ("d", "div"), ("e", "conv"), ("g", "mul")]
+    assert inputs["m"] == ("c",) and "a" not in inputs
+    net = Network.from_nodes("hs", nodes, inputs)
+    rows = ewssim.simulate("ews", net).layers.set_index("layer")
+    # c has two readers (m and e): m cannot fuse into c; d fuses into m
+    assert rows.loc["m", "mapping"] == "vector"
+    assert rows.loc["d", "mapping"] == "fused" and rows.loc["g", "mapping"] == "vector"

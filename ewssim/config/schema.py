@@ -295,10 +295,11 @@ class VectorConfig(_Section):
                        doc="elements the vector unit processes per cycle (one 32-bit adder, "
                            "one 8x8 multiplier and a 32-bit register per lane)")
     fuse_activations: bool = param(True, doc="an activation (ReLU, clip, sigmoid, GELU, "
-                                             "...) that reads only the output of the step "
-                                             "before it (an array layer or a vector op, with "
-                                             "no other reader) runs in that step's output "
-                                             "path: no cycles, no bytes, its energy charged")
+                                             "...) or an elementwise op with one tensor input "
+                                             "(the other a constant) that reads only the "
+                                             "output of the step before it (no other reader) "
+                                             "runs in that step's output path: no cycles, no "
+                                             "bytes, its energy charged")
     elementwise_cycles: int = param(1, unit="cycles/element", lo=1,
                                     doc="add, sub, mul, div, max, min per output element")
     activation_cycles: int = param(1, unit="cycles/element", lo=1,

@@ -43,8 +43,9 @@ VECTOR_OPS: dict[str, str] = {
 }
 VECTOR_CLASSES: tuple[str, ...] = ("elementwise", "activation", "pool", "reduce", "softmax",
                                    "norm", "resize", "copy")
-#: operators that may run in the producing layer's output path (``vector.fuse_activations``)
-FUSABLE_CLASSES: tuple[str, ...] = ("activation",)
+#: operators that may run in the producing step's output path (``vector.fuse_activations``):
+#: activations, and elementwise operators with one tensor input (the other a constant)
+FUSABLE_CLASSES: tuple[str, ...] = ("activation", "elementwise")
 
 
 @dataclass(frozen=True)
@@ -141,3 +142,48 @@ class VectorOp:
 def node_output_elems(node) -> int:
     """Elements of a node's output tensor (array layer or vector operator)."""
     return node.output_elems
+
+
+def collapse_gated(nodes: list, inputs: dict[str, tuple[str, ...]]) -> int:
+    """Replace, in place, every decomposed gated activation ``x * f(x)`` -- a ``mul`` of ``x``
+    with the end of a chain of unary elementwise/activation operators on ``x``, each read only
+    by the next (hard-swish ``x * clip(x + 3, 0, 6)`` as exporters write it, or SiLU ``x *
+    sigmoid(x)``) -- by one activation on ``x`` (``hardswish`` when the chain clips, else
+    ``silu``), which may then run in the output path of ``x``'s producer.  Returns how many
+    were collapsed."""
+    readers: dict[str, int] = {}
+    for n in nodes:
+        for t in inputs.get(n.name, ()):
+            readers[t] = readers.get(t, 0) + 1
+    by = {n.name: n for n in nodes}
+
+    def unary(name: str) -> bool:
+        n = by.get(name)
+        return (isinstance(n, VectorOp) and n.op_class in ("elementwise", "activation")
+                and len(inputs.get(name, ())) == 1 and readers.get(name) == 1)
+
+    drop: set[str] = set()
+    done = 0
+    for i, m in enumerate(nodes):
+        ins = inputs.get(m.name, ())
+        if not (isinstance(m, VectorOp) and m.op == "mul" and len(ins) == 2):
+            continue
+        for x, g in (ins, ins[::-1]):
+            chain, t = [], g
+            while unary(t) and t not in drop:
+                chain.append(t)
+                t = inputs[t][0]
+                if t == x:
+                    break
+            if chain and t == x:
+                op = "hardswish" if any(by[c].op == "clip" for c in chain) else "silu"
+                drop |= set(chain)
+                nodes[i] = VectorOp(m.name, op, m.in_h, m.in_w, m.in_c, m.out_h, m.out_w,
+                                    m.out_c, batch=m.batch)
+                inputs[m.name] = (x,)
+                done += 1
+                break
+    nodes[:] = [n for n in nodes if n.name not in drop]
+    for name in drop:
+        inputs.pop(name, None)
+    return done

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from ewssim.errors import InputError
-from ewssim.workload.graph import INPUT, VectorOp
+from ewssim.workload.graph import INPUT, VectorOp, collapse_gated
 from ewssim.workload.layers import Layer, Network
 
 __all__ = ["ALIAS_OPS", "ONNX_VECTOR_OPS", "OnnxImport", "cached_imports", "import_onnx",
@@ -1157,6 +1157,10 @@ def _import(onnx, p: Path, source: str, input_shape, name) -> OnnxImport:
     if not layers:
         raise InputError("the model has no Conv, ConvTranspose, Gemm or MatMul node",
                          source=source, field="op_type", allowed="a model with array layers")
+    hs = collapse_gated(imp.nodes, imp.inputs)
+    if hs:
+        imp.notes.append(f"{hs} decomposed gated activations x * f(x) (hard-swish as Add, "
+                         "Clip, Mul; SiLU as Sigmoid, Mul) modelled as one activation each")
     try:
         net = Network.from_nodes(imp.name, imp.nodes, imp.inputs, source=source)
     except InputError as exc:
