@@ -139,6 +139,7 @@ resolve_workload = load_workload
 def compression_settings(arch: ArchConfig) -> Settings:
     w = arch.weights
     return Settings(format=w.weight_format, fit=w.fit, seed=w.seed,
+                    int8_if_larger=w.int8_if_larger,
                     source=f"arch {arch.name}: [weights]").checked()
 
 

@@ -93,9 +93,9 @@ NOTES = [
     "equivalent operations); energy = engine action counts × published per-action energies "
     "+ leakage × time, no scale factor.",
     "SSVQ's speed-up comes from weight traffic, so it depends on how weight-bound the INT8 "
-    "baseline is: at the default 16 B/cycle DRAM with activations kept in L2 DeiT-tiny is "
-    "nearly compute-bound; at 4 B/cycle the same comparison gives about 3× "
-    "(`reports/mvq_studies.md`, §3).",
+    "baseline is: at the default 16 B/cycle DRAM DeiT-tiny is nearly compute-bound, and the "
+    "speed-up grows as the DRAM bandwidth falls (`reports/mvq_studies.md` §3 gives it per "
+    "bandwidth, `reports/balance_batch.md` per bandwidth and batch).",
     "EWS over WS at 16×16, 32×32 and 64×64, compute-only and with memories, and each EWS "
     "mechanism alone: `reports/ews_vs_ws_resnet18.md` (`python scripts/ews_vs_ws.py`).",
 ]

@@ -92,6 +92,7 @@ def _vq_int8_archs():
     ews = config.PRESETS["ews"].replace("memory.dram_burst_bytes", 1)
     vq = config.PRESETS["vq"].replace({"weights.format": "vq", "weights.nm": "1:1",
                                        "weights.d": 1, "weights.k": 256,
+                                       "weights.int8_if_larger": False,
                                        "memory.dram_burst_bytes": 1})
     return ews, vq
 

@@ -160,7 +160,8 @@ def weights_of(layer: Layer, arch: ArchConfig, seed: int):
     dense = rng.normal(size=layer.weight_shape).astype(np.float32)
     cl = compress_layer(dense, method=w.format, nm=f.nm if f.pruned else None, k=w.k, d=w.d,
                         mask_encoding=w.mask_encoding, codebook_groups=w.codebook_groups,
-                        layer=layer, seed=seed, small_layer_fallback=True)
+                        layer=layer, seed=seed, small_layer_fallback=True,
+                        int8_if_larger=False)
     return cl, LayerFormat.from_compressed(cl)
 
 

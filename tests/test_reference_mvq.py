@@ -81,7 +81,8 @@ def compress(layer: Layer, arch: ArchConfig, seed: int = 0) -> CompressedLayer:
     nm = f.nm if f.pruned else None
     return compress_layer(weights, method=w.format, nm=nm, k=w.k, d=w.d,
                           mask_encoding=w.mask_encoding, codebook_groups=w.codebook_groups,
-                          layer=layer, seed=seed, small_layer_fallback=True)
+                          layer=layer, seed=seed, small_layer_fallback=True,
+                          int8_if_larger=False)
 
 
 def own_loader(cl: CompressedLayer, arch: ArchConfig, logical_rows: int) -> WeightLoader:

@@ -28,9 +28,11 @@ Layers that do not fit the format (``fit`` rule, recorded per layer in ``note``)
 * fewer sub-vectors per codebook than ``k``: ``fit="int8"``/``"pad"`` keep the layer INT8;
   ``fit="error"`` raises.  In a network, ``k`` larger than the sub-vector count of *every*
   layer is always an error, and so is any such layer given to :func:`compress_layer` alone.
-* the compressed form would not be smaller than INT8 (indices, masks, signs, codebooks and
-  scales against INT8 weights and scale): the layer is kept INT8 whatever ``fit`` says, and its
-  note gives both sizes in bits per weight.
+* in a network, a codebook format (vq, mvq, casec, ssvq) whose compressed form would not be
+  smaller than INT8 (indices, masks, signs, codebooks and scales against INT8 weights and
+  scale): the layer is kept INT8 and its note gives both sizes in bits per weight
+  (``int8_if_larger``, default on; a layer given to :func:`compress_layer` alone is compressed
+  as asked).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class Settings:
 
     format: WeightFormat = field(default_factory=lambda: WeightFormat.make("mvq"))
     fit: str = "int8"
+    #: in a network, keep a layer INT8 when its compressed form would not be smaller
+    int8_if_larger: bool = True
     seed: int = 0
     max_iter: int = 20
     tol: float = 0.0
@@ -78,7 +82,7 @@ class Settings:
                    mask_encoding: str | None = None, codebook_groups: int | None = None,
                    fit: str | None = None, seed: int | None = None, max_iter: int | None = None,
                    tol: float | None = None, source: str | None = None,
-                   strict: bool = False) -> Settings:
+                   strict: bool = False, int8_if_larger: bool | None = None) -> Settings:
         """``method``'s format with the given fields overridden (``None``: the method's
         defaults, docs/compression.md); with ``strict`` a field the method has no use for
         (``k`` for dbb, N:M for int8) is refused rather than ignored."""
@@ -86,7 +90,8 @@ class Settings:
         fmt = WeightFormat.make(method, nm=nm, k=k, d=d, mask_encoding=mask_encoding,
                                 codebook_groups=codebook_groups, source=src, strict=strict)
         base = cls(format=fmt, source=src)
-        kw = {"fit": fit, "seed": seed, "max_iter": max_iter, "tol": tol}
+        kw = {"fit": fit, "seed": seed, "max_iter": max_iter, "tol": tol,
+              "int8_if_larger": int8_if_larger}
         return replace(base, **{key: v for key, v in kw.items() if v is not None}).checked()
 
     def checked(self) -> Settings:
@@ -106,7 +111,8 @@ class Settings:
         f = self.format
         return {"method": f.method, "nm": list(f.nm), "k": f.k, "d": f.d,
                 "mask_encoding": f.mask_encoding, "codebook_groups": f.codebook_groups,
-                "fit": self.fit, "seed": self.seed, "max_iter": self.max_iter, "tol": self.tol}
+                "fit": self.fit, "seed": self.seed, "max_iter": self.max_iter, "tol": self.tol,
+                "int8_if_larger": self.int8_if_larger}
 
 
 # --------------------------------------------------------------------------- one layer
@@ -167,7 +173,7 @@ def fit_rule(name: str, weight_shape: tuple[int, int, int, int], s: Settings,
                              allowed=f"a power of two <= {per_group}")
         return True, f"{why}: kept INT8 (fit={s.fit})"
     mine, int8 = f.layer_bits(weight_shape), INT8.layer_bits(weight_shape)
-    if mine.total >= int8.total:
+    if small_layer_fallback and s.int8_if_larger and f.codebook and mine.total >= int8.total:
         return True, (f"compressed {mine.bits_per_weight:.2f} bits/weight is not smaller than "
                       f"INT8 {int8.bits_per_weight:.2f}: kept INT8")
     return False, note

@@ -201,6 +201,9 @@ class WeightConfig(_Section):
     fit: str = param("int8", choices=("int8", "pad", "dense"),
                      doc="layers whose channels d does not divide, or with fewer sub-vectors "
                          "than k: keep INT8 (int8; 'dense' is the older name) or zero-pad")
+    int8_if_larger: bool = param(True, doc="keep a layer INT8 when its codebook format would "
+                                           "not be smaller (indices, masks, signs, codebooks "
+                                           "and scales against INT8)")
     seed: int = param(0, lo=0, doc="seed of the synthetic weights compressed on the fly")
 
     @property
