@@ -116,11 +116,11 @@ class ArrayConfig(_Section):
                           "(MVQ paper: 64x64)")
     cols: int = param(64, unit="PEs", lo=1, source="published",
                       doc="output axis H: independent output channels")
-    wrf_depth: int = param(6, unit="entries", lo=1,
-                           doc="weight register file per PE (EWS names it); 6 = two 3-tap weight "
-                               "sets, the fewest that double-buffer: calibrated toward the "
-                               "published array areas (MVQ Table 7: 4.236 / 2.129 mm2; the "
-                               "spec's 9 gives 5.15 mm2, +21.5%)")
+    wrf_depth: int = param(9, unit="entries", lo=1,
+                           doc="weight register file per PE (EWS names it); the spec's 9 = three "
+                               "3-tap weight sets (not fitted: the published array areas imply "
+                               "about 5.3 (EWS) and 6.9 (MVQ) entries; docs section 7.4 gives "
+                               "the area gap and its cause)")
     arf_depth: int = param(3, unit="entries", lo=1,
                            doc="activation register file per PE (sliding window)")
     prf_depth: int = param(16, unit="entries", lo=1,
@@ -137,13 +137,13 @@ class ArrayConfig(_Section):
     acc_bits: int = param(0, unit="bit", lo=0, hi=64,
                           doc="area/energy only: in-array accumulator and psum pipeline width; "
                               "0 = exact for one pass down a column: product bits + "
-                              "ceil(log2(physical rows * arf_depth)) (24 for 64x64 EWS; "
-                              "calibrated toward 4.236 / 2.129 mm2, docs section 7)")
+                              "ceil(log2(physical rows * arf_depth)) (24 for 64x64 EWS: the "
+                              "fewest bits that never overflow; docs section 7.4)")
     act_pipe_reg: bool = param(True,
                                doc="area only: a separate activation pipeline register per "
                                    "activation a PE forwards, as the engine counts act_hops "
                                    "and arf_writes apart (false: the newest ARF entry drives "
-                                   "the next PE); calibrated toward 2.129 mm2, docs section 7")
+                                   "the next PE; docs section 7.4)")
     prf_in_array: bool = param(True,
                                doc="area only: the per-column PRFs (prf_depth x psum_bits, "
                                    "with their accumulate adder) are part of the array block "
