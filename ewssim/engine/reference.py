@@ -1089,7 +1089,10 @@ def _residency(runs: list[LayerRun], hw: Hardware) -> list[tuple[bool, bool]]:
 class NetworkRef:
     """The layers of a network, end to end on one array, stepped cycle by cycle."""
 
-    def __init__(self, runs: list[LayerRun], hw: Hardware, max_cycles: int):
+    def __init__(self, runs: list[LayerRun], hw: Hardware, max_cycles: int,
+                 residency: list[tuple[bool, bool]] | None = None):
+        """``residency``: per layer (input in L2, output kept in L2), as the graph's tensor
+        lifetimes decide (:mod:`ewssim.engine.reference_graph`); default: the chain rule."""
         self.runs, self.hw, self.max_cycles = runs, hw, max_cycles
         self.ideal = hw.memory.ideal
         self.plans: list[rp.RefPlan] = []
@@ -1101,7 +1104,8 @@ class NetworkRef:
         self.out_of: list[list[int]] = []        # per layer: global out block of each tile
         self.out_first: list[set[int]] = []      # per layer: tiles that open an out block
         self.acts_of_tile: list[dict[int, list[int]]] = []
-        residency = _residency(runs, hw)
+        if residency is None:
+            residency = _residency(runs, hw)
         for li, run in enumerate(runs):
             plan = rp.plan_tiles(run.layer, run.lhw, run.chunk, taps=run.taps,
                                  line_cycles=run.line_cycles, load_latency=run.load_latency)
