@@ -117,12 +117,13 @@ def rows_for(totals: dict[str, dict], areas: dict[str, dict]) -> list[Row]:
                "EWS paper gives 1.22–1.72× across sizes; this size's value is not in our "
                "sources")
         ws, ews = t[f"ws-resnet18{sfx}"], t[f"ews-resnet18{sfx}"]
-        why = (f"WS waits {ws['stall_cycles'] / ws['total_cycles']:.0%} of its cycles "
-               f"(EWS {ews['stall_cycles'] / ews['total_cycles']:.0%}) and loads weights for "
-               f"{ws['weight_load_cycles']:,} cycles without double buffering; our WS has no "
-               f"fold-outer order, so a large layer is pixel-chunked and reloads its weights "
-               f"per chunk (docs/model-reference.md, limitations); EWS has the spec's 9 WRF "
-               f"entries")
+        why = (f"WS spends {ws['weight_load_cycles']:,} of its {ws['total_cycles']:,} cycles "
+               f"({ws['weight_load_cycles'] / ws['total_cycles']:.0%}) loading weights with no "
+               f"double buffering, and has no fold-outer order, so a large layer is "
+               f"pixel-chunked and reloads its weights per chunk (docs/model-reference.md, "
+               f"limitations); EWS, with the spec's 9 WRF entries, stalls on memory for "
+               f"{ews['stall_cycles'] / ews['total_cycles']:.0%} of its cycles, WS for "
+               f"{ws['stall_cycles'] / ws['total_cycles']:.0%}")
         rows += [
             Row(f"Throughput, EWS over WS, ResNet-18, {shown}", paper,
                 _ratio(t, f"ws-resnet18{sfx}", f"ews-resnet18{sfx}", "total_cycles"), "×", src,

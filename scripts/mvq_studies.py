@@ -132,13 +132,14 @@ def ssvq(lines: list[str]) -> None:
 
 
 def wrf_depth(lines: list[str]) -> None:
-    """Issue 15's question, measured: what the calibrated WRF depth costs and saves."""
+    """Issue 15's question, measured: what the WRF depth costs (area) and saves (cycles)."""
     paper = reproduce.TABLE7_ARRAY_MM2
     lines += ["## 4. WRF depth: array area, cycles and energy (ResNet-18, 64×64)", "",
-              "`array.wrf_depth` is the one calibrated parameter (docs/model-reference.md §7): "
-              "6 brings the array areas near MVQ Table 7; the spec's first guess is 9. A WRF "
-              "holds `wrf_depth // taps` weight sets (taps = 3 for a 3×3 kernel). Default "
-              "memories; area = the array block (PEs, register files, muxes, in-array PRF).",
+              "`array.wrf_depth` is the spec's 9 (docs/model-reference.md §7.4); until step 11 it "
+              "was 6, chosen because it brought the array areas near MVQ Table 7, a fit now "
+              "removed. A WRF holds `wrf_depth // taps` weight sets (taps = 3 for a 3×3 "
+              "kernel). Default memories; area = the array block (PEs, register files, muxes, "
+              "in-array PRF).",
               "", "| wrf_depth | WRF sets (3 taps) | EWS area [mm²] | MVQ area [mm²] | "
               "EWS cycles | EWS energy [µJ] | EWS WRF writes | MVQ cycles | MVQ energy [µJ] | "
               "MVQ/EWS energy |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -168,12 +169,12 @@ def wrf_depth(lines: list[str]) -> None:
               f"({paper['mvq']} mm²): no single depth fits both arrays, and a register file "
               "holds a whole number of entries. Between 6 and 8 nothing changes in time (still "
               "two 3-tap sets); at 9 a third set fits and fewer weight loads reach the WRF, "
-              f"so the calibrated 6 costs ResNet-18 {cycles[6][0] / cycles[9][0] - 1:.1%} more "
+              f"so 6 would cost ResNet-18 {cycles[6][0] / cycles[9][0] - 1:.1%} more "
               f"cycles on EWS and {cycles[6][1] / cycles[9][1] - 1:.1%} on MVQ than 9 (for "
               f"{areas[9][0] / areas[6][0] - 1:.1%} and {areas[9][1] / areas[6][1] - 1:.1%} "
-              "more array area). "
-              "The default is not changed here (issue 15 decides it with every figure "
-              "regenerated).", ""]
+              "more array area). All three EWS mechanisms work at every depth from 6 (two "
+              "sets: WRF double buffering); the default is the spec's 9, and the area gap it "
+              "leaves is the WRF's register count (§7.4 of the model reference).", ""]
 
 
 def main() -> str:

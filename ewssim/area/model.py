@@ -1,6 +1,6 @@
 """Area (and leakage power) of an accelerator: the sum of its components (spec §6).
 
-Blocks and what they hold (docs/model-reference.md §7 states every rule and its calibration):
+Blocks and what they hold (docs/model-reference.md §7 states every rule and its reason):
 
 * ``array`` -- per physical PE (``Hardware.physical_pes``): an ``weight_bits x act_bits``
   multiplier; an accumulator adder and a psum pipeline register of ``acc`` bits; a WRF of
