@@ -178,6 +178,24 @@ def test_det_other_shape_and_zoo():
         assert (ROOT / "workloads" / "ppocr-det.NOTICE.md").read_text().count("Apache") >= 1
 
 
+def test_workload_show_json_of_the_zoo_detector(capsys):
+    """`ewssim workload show ppocr-det --json`: MACs equal to the independent count of the
+    file and what the import covered (100 % of MACs and vector operators)."""
+    import json
+
+    from ewssim.cli import main
+
+    model = ROOT / "workloads" / "ppocr-det.onnx"
+    if not model.is_file():
+        pytest.skip("the zoo's ONNX file is not installed")
+    assert main(["workload", "show", "ppocr-det", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["macs"] == independent_macs(str(model), (1, 3, 640, 640)) == 2_301_935_744
+    assert d["coverage"]["macs_pct"] == d["coverage"]["vector_ops_pct"] == 100.0
+    assert d["weights_in_file"] and d["input_shape"] == [1, 3, 640, 640]
+    assert len(d["layers"]) == 64 and len(d["vector_ops"]) == 216
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_bad_inputs(tmp_path):
     good = save(small_model(dynamic=True), tmp_path)

@@ -117,7 +117,15 @@ def _cmd_show(args) -> int:
 
     net = load_network(args.network, input_shape=parse_input_shape(args.input_shape))
     if args.json:
-        print(json.dumps(net.as_dict(), indent=1))
+        d = net.as_dict()
+        if str(net.source).lower().endswith(".onnx"):
+            from ewssim.workload.onnx import cached_imports
+
+            imp = next((i for i in cached_imports(net.source) if i.network == net), None)
+            if imp is not None:     # what the import covered, as `workload import` says
+                d.update(coverage=imp.coverage, weights_in_file=imp.has_weights,
+                         import_notes=imp.notes, input_shape=list(imp.input_shape))
+        print(json.dumps(d, indent=1))
         return 0
     rows = []
     for i, la in enumerate(net):
