@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ewssim.dataflow.base import Traffic
+from ewssim.hw.counts import Traffic
 from ewssim.hw.hardware import Hardware, ceil_div
 from ewssim.hw.port import rational
 from ewssim.workload.graph import VectorOp
