@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -337,6 +338,13 @@ class RunResult:
     def area(self) -> AreaReport:
         return self.energy_model.area
 
+    @functools.cached_property
+    def _residuals(self) -> tuple[int, int]:
+        """(bytes of residual tensors, of which through DRAM): the engine's tensor lifetimes,
+        decided once per run."""
+        gp = plan_graph(self.network, self.hw)
+        return gp.residual_bytes, gp.residual_spilled_bytes
+
     @property
     def totals(self) -> dict:
         df = self.layers
@@ -349,9 +357,7 @@ class RunResult:
             tot[c] = int(df[c].sum())
         vec = df["mapping"].isin(("vector", "fused"))
         tot["vector_cycles"] = int(df.loc[vec, "total_cycles"].sum())
-        gp = plan_graph(self.network, self.hw)
-        tot["residual_bytes"] = gp.residual_bytes
-        tot["residual_dram_bytes"] = gp.residual_spilled_bytes
+        tot["residual_bytes"], tot["residual_dram_bytes"] = self._residuals
         pes = self.hw.physical_pes
         tot["utilization"] = (tot["executed_macs"] / (tot["total_cycles"] * pes)
                               if tot["total_cycles"] else 0.0)

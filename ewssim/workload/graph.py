@@ -139,11 +139,6 @@ class VectorOp:
                 "work": self.work, "macs": 0, "weights": 0, "params": self.params}
 
 
-def node_output_elems(node) -> int:
-    """Elements of a node's output tensor (array layer or vector operator)."""
-    return node.output_elems
-
-
 def collapse_gated(nodes: list, inputs: dict[str, tuple[str, ...]]) -> int:
     """Replace, in place, every decomposed gated activation ``x * f(x)`` -- a ``mul`` of ``x``
     with the end of a chain of unary elementwise/activation operators on ``x``, each read only
