@@ -18,8 +18,9 @@ def test_buffer_starts_empty_and_slots_cycle_through_halves():
     assert (buf.name, buf.halves) == ("act", 2)
     assert buf.ready_at == [-1] * 4 and buf.released_at == [-1] * 4
     assert buf.stages == [{}, {}, {}, {}]
-    assert buf.slot_free(0) is None and buf.slot_free(1) is None
-    assert buf.slot_free(2) is buf.released[0] and buf.slot_free(3) is buf.released[1]
+    assert buf.slot_is_free(0) and buf.slot_is_free(1)
+    assert not buf.slot_is_free(2) and not buf.slot_is_free(3)
+    assert buf.slot_free_event(1).triggered and not buf.slot_free_event(2).triggered
     assert buf.slot_free_at(0) == 0 and buf.slot_free_at(1) == 0
     assert buf.slot_free_at(2) == -1              # block 0 not released yet
     buf.release(0, 0)
@@ -33,14 +34,29 @@ def test_release_now_fires_at_once_and_later_fires_at_its_cycle():
     buf = L1Buffer(env, "out", 1, 3)
     env.run(until=4)
     buf.release(0, 4)                             # delay 0: freed before any simpy step
-    assert buf.released[0].triggered and buf.released_at[0] == 4
+    assert buf.slot_is_free(1) and buf.released_at[0] == 4
+    waiting = buf.slot_free_event(2)              # asked for before block 1 is released
     buf.release(1, 5)                             # delay 1: freed at cycle 5, not now
-    assert not buf.released[1].triggered and buf.released_at[1] == -1
+    assert not buf.slot_is_free(2) and buf.released_at[1] == -1 and not waiting.triggered
     env.run(until=5)
-    assert not buf.released[1].triggered
+    assert not buf.slot_is_free(2) and not waiting.triggered
     env.run(until=6)
-    assert buf.released[1].triggered and buf.released_at[1] == 5
+    assert buf.slot_is_free(2) and buf.released_at[1] == 5 and waiting.triggered
     assert buf.slot_free_at(2) == 5
+
+
+def test_ready_event_waits_for_the_fill_and_is_made_only_when_asked():
+    env = simpy.Environment()
+    buf = L1Buffer(env, "weight", 2, 3)
+    ev = buf.ready_event(1)
+    assert not ev.triggered and not buf.is_ready(1)
+    assert buf.ready_event(1) is ev               # one event per block
+    env.run(until=3)
+    buf.mark_ready(1)
+    assert ev.triggered and buf.is_ready(1) and buf.ready_at[1] == 3
+    buf.mark_ready(0)                             # nobody waited: no event was made
+    assert buf.is_ready(0) and buf.ready_event(0).triggered
+    assert not buf.is_ready(2)
 
 
 def _fill(blocks, *, halves=1, rival=None, priority=ACT_FILL):
@@ -60,7 +76,7 @@ def _fill(blocks, *, halves=1, rival=None, priority=ACT_FILL):
 
     def consumer():
         for b in range(len(blocks)):
-            yield buf.ready[b]
+            yield buf.ready_event(b)
             buf.release(b, int(env.now) + 2)
 
     env.process(fill_process(env, buf, blocks, port, dram, in_l2=in_l2, deps=deps,

@@ -32,6 +32,7 @@ activation: from L2 when the input is kept there).  Outputs stay in L2 or go to 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +159,14 @@ def _stored(lhw: LayerHardware, elems) -> np.ndarray:
     return b if ratio >= 1.0 else np.ceil(b * ratio).astype(np.int64)
 
 
+def _stored_one(lhw: LayerHardware, elems: int) -> int:
+    """:func:`_stored` of one count, in plain integers (the same values; a block search asks
+    for many single sizes, where numpy's per-call cost dominates)."""
+    b = -(-elems * lhw.hw.data.act_bits // 8)
+    ratio = lhw.act_storage_ratio
+    return b if ratio >= 1.0 else math.ceil(b * ratio)
+
+
 def act_bytes(layer: Layer, lhw: LayerHardware, p0: int, p1: int, g0: int, g1: int,
               u0: int = 0, u1: int | None = None) -> int:
     """Bytes of the input that pixels ``p0 .. p1-1`` of packed groups ``g0 .. g1-1`` read
@@ -186,7 +195,7 @@ def _act_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware):
         key = (p0, p1)
         if key not in fp:
             fp[key] = layer.input_footprint(p0, p1)
-        return int(_stored(lhw, fp[key] * min(u1 - u0, cg) * (g1 - g0)))
+        return _stored_one(lhw, fp[key] * min(u1 - u0, cg) * (g1 - g0))
     first: list[int] = []
     last: list[int] = []
     nbytes: list[int] = []

@@ -19,7 +19,9 @@ SCALE-Sim's USER mode takes its stalls from SCALE-Sim's own memory model
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +35,7 @@ from ewssim.dataflow.base import LayerContext, Traffic
 from ewssim.dataflow.blocks import MappingInvalid, attach_blocks
 from ewssim.engine.lifetimes import plan_graph
 from ewssim.engine.stalls import CAUSES, attribute
+from ewssim.engine.workers import run_tasks
 from ewssim.errors import InputError
 from ewssim.hw.array import GatedArray, schedule_cycles
 from ewssim.hw.dram import ACT_READ, DramChannel
@@ -88,8 +91,7 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
     the exhaustive one.  ``cache``: layers identical but for their name share the choice."""
     key = None
     if cache is not None:
-        key = (dataclasses.replace(layer, name=""), fmt.format if fmt else None,
-               fmt.bits if fmt else None, fmt.note if fmt else "", ctx, pin)
+        key = _plan_key(layer, fmt, ctx, pin)
         hit = cache.get(key)
         if hit is not None:
             return dataclasses.replace(hit, layer=layer, notes=list(hit.notes))
@@ -107,6 +109,7 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
                              field="--mapping", allowed=", ".join(names))
         cands = [cands[names.index(pin)]]
     costs: list = [None] * len(cands)
+    ran: list = []                   # the candidates run so far (:func:`_run_once`)
     best = None
     # no run can beat the mapping's compute alone (nor, once its blocks are known, the time
     # its DRAM and L2 bytes hold the channel and the port)
@@ -130,7 +133,7 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
         elif len(cands) == 1:
             cyc = bounds[i]          # the only candidate: no need to run it alone
         else:
-            cyc = _run([c], hw, causes=False)[0][0]
+            cyc = _run_once(c, hw, ran)
         costs[i] = (cyc, _bytes_moved(c.traffic))
         if best is None or costs[i] < costs[best] or (costs[i] == costs[best] and i < best):
             best = i
@@ -150,6 +153,44 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
     if cache is not None:
         cache[key] = chosen
     return chosen
+
+
+def _plan_key(layer: Layer, fmt: LayerFormat | None, ctx: LayerContext, pin: str | None):
+    """Layers with equal keys (identical but for their name) have the same mapping."""
+    return (dataclasses.replace(layer, name=""), fmt.format if fmt else None,
+            fmt.bits if fmt else None, fmt.note if fmt else "", ctx, pin)
+
+
+def _run_once(c: Mapping, hw: Hardware, ran: list) -> int:
+    """Cycles of candidate ``c`` run alone.  Candidates that differ only in name (e.g. a whole
+    stream that is a single L1 block, and L1 blocks of the whole stream) are one simulation,
+    run once: ``ran`` holds ``(mapping, cycles)`` of the candidates run so far."""
+    for cj, cyc in ran:
+        if _same_simulation(c, cj):
+            return cyc
+    cyc = _run([c], hw, causes=False)[0][0]
+    ran.append((c, cyc))
+    return cyc
+
+
+def _same_simulation(a: Mapping, b: Mapping) -> bool:
+    """Whether two candidates of one layer give :func:`_run` the same input: equal schedules,
+    equal L1 blocks and the same weight path (every field compared, used or not)."""
+    return (a.lhw.load_latency == b.lhw.load_latency and a.layer == b.layer
+            and _equal(a.schedule, b.schedule) and _equal(a.blocks, b.blocks))
+
+
+def _equal(x, y) -> bool:
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, np.ndarray):
+        return x.shape == y.shape and x.dtype == y.dtype and bool(np.array_equal(x, y))
+    if dataclasses.is_dataclass(x):
+        return all(_equal(getattr(x, f.name), getattr(y, f.name))
+                   for f in dataclasses.fields(x))
+    if isinstance(x, list | tuple):
+        return len(x) == len(y) and all(_equal(u, v) for u, v in zip(x, y, strict=True))
+    return x == y
 
 
 def _lower_bound(m: Mapping, hw: Hardware, compute: int) -> int:
@@ -192,7 +233,7 @@ def plan(layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None,
 def simulate(network: Network, arch: ArchConfig | Hardware, *,
              progress: Progress | None = None,
              formats: dict[str, LayerFormat] | None = None, flow: Dataflow | None = None,
-             mapping: str | dict[str, str] | None = None) -> list:
+             mapping: str | dict[str, str] | None = None, jobs: int = 1) -> list:
     """Per-node results of ``network`` on ``arch``, in run order: a :class:`LayerResult` per
     array layer and a :class:`~ewssim.hw.vector.VectorResult` per vector operator (a network
     of layers only gives layer results).  ``formats`` gives each weighted layer's weight
@@ -201,58 +242,127 @@ def simulate(network: Network, arch: ArchConfig | Hardware, *,
 
     Array layers between two vector operators run together through the memory model (one
     simulation: weights prefetch across their boundaries); a vector operator runs alone
-    between them (:mod:`ewssim.hw.vector`)."""
+    between them (:mod:`ewssim.hw.vector`).
+
+    ``jobs`` > 1: layers are planned, and segments run, in that many worker processes
+    (:mod:`ewssim.engine.workers`); the results are the same."""
     if isinstance(arch, Hardware):
         hw = arch
         if flow is None:
             raise TypeError("simulate(network, Hardware) needs the dataflow too (flow=)")
     else:
         hw, flow = resolve(arch), dataflow_of(arch)
-    gp = plan_graph(network, hw)
-    contexts = gp.contexts
-    mappings = []
-    n = len(network.layers)
-    cache: dict = {}
-    for i, layer in enumerate(network.layers):
-        fmt = formats.get(layer.name) if formats else None
-        pin = mapping.get(layer.name) if isinstance(mapping, dict) else mapping
-        mappings.append(plan_layer(layer, hw, flow, fmt, contexts[i], pin, cache))
-        if progress:
-            progress(i + 1, n, layer.name)
-    layer_results: list[LayerResult | None] = [None] * n
-    segment: list[int] = []
-    out: list = []
+    with _no_cyclic_gc():
+        return _simulate(network, hw, flow, progress, formats, mapping, jobs)
 
-    def flush() -> None:
-        for li, r in zip(segment, _segment(segment, mappings, hw), strict=True):
-            layer_results[li] = r
-        segment.clear()
+
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """Python's cyclic garbage collector paused for the duration of a simulation.
+
+    A run holds millions of per-tile integers in lists; every full collection walks them all,
+    and the simulation's many short-lived events trigger collections often (about a fifth of a
+    VGG-16 run on an 8x8 array went to it).  The engine's objects are freed by reference
+    counting (a whole VGG-16 run leaves a few hundred cyclic objects), so nothing accumulates;
+    the collector is restored, as it was, afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _simulate(network: Network, hw: Hardware, flow: Dataflow, progress: Progress | None,
+              formats: dict[str, LayerFormat] | None, mapping, jobs: int) -> list:
+    gp = plan_graph(network, hw)
+    mappings = _plan_all(network, hw, flow, gp.contexts, formats, mapping, progress, jobs)
+    # the segments of array layers between vector operators, and the run order
+    segments: list[list[int]] = [[]]
+    order: list = []
     for st in gp.steps:
         if st.layer >= 0:
-            segment.append(st.layer)
-            out.append(("layer", st.layer))
-            out.extend(("fused", v) for v in st.fused)
-            continue
-        flush()
-        ins = [(gp.tensor(t).nbytes, gp.tensor(t).kept) for t in st.inputs]
-        out.append(("vector", run_vector(st.node, hw, ins, gp.tensor(st.node.name).kept)))
-        out.extend(("fused", v) for v in st.fused)
-    flush()
+            segments[-1].append(st.layer)
+            order.append(("layer", st.layer))
+        else:
+            segments.append([])
+            ins = [(gp.tensor(t).nbytes, gp.tensor(t).kept) for t in st.inputs]
+            order.append(("vector", (st.node, ins, gp.tensor(st.node.name).kept)))
+        order.extend(("fused", v) for v in st.fused)
+    layer_results = _run_segments([s for s in segments if s], mappings, hw, jobs)
     results: list = []
-    for kind, x in out:
+    for kind, x in order:
         if kind == "layer":
             results.append(layer_results[x])
         elif kind == "fused":
             results.append(run_vector(x, hw, [], True, fused=True))
         else:
-            results.append(x)
+            results.append(run_vector(x[0], hw, x[1], x[2]))
     return results
 
 
-def _segment(idx: list[int], mappings: list[Mapping], hw: Hardware) -> list[LayerResult]:
-    """Results of consecutive array layers ``idx`` run together."""
-    if not idx:
-        return []
+def _plan_all(network: Network, hw: Hardware, flow: Dataflow, contexts, formats, mapping,
+              progress: Progress | None, jobs: int) -> list[Mapping]:
+    """Every array layer's mapping (:func:`plan_layer`); identical layers are planned once."""
+    n = len(network.layers)
+    args = []
+    for i, layer in enumerate(network.layers):
+        fmt = formats.get(layer.name) if formats else None
+        pin = mapping.get(layer.name) if isinstance(mapping, dict) else mapping
+        args.append((layer, fmt, contexts[i], pin))
+    first: dict = {}                       # plan key -> the first layer with it
+    same = [first.setdefault(_plan_key(*a), i) for i, a in enumerate(args)]
+    # the longest first (a rough guess of the tiles its candidates have: one per weight tile,
+    # per pixel chunk) balances the workers; the order changes nothing else
+    todo = sorted(set(same), key=lambda i: (-(network.layers[i].weights
+                                              + network.layers[i].macs // 16), i))
+    planned: dict[int, Mapping] = {}
+    state = (hw, flow, args)
+    done = 0
+    for i, m in run_tasks(_plan_task, state, todo, jobs):
+        planned[i] = m
+        if progress:
+            done += same.count(i)
+            progress(done, n, network.layers[i].name)
+    out = []
+    for i, layer in enumerate(network.layers):
+        m = planned[same[i]]
+        out.append(m if same[i] == i else
+                   dataclasses.replace(m, layer=layer, notes=list(m.notes)))
+    return out
+
+
+def _plan_task(state, i: int) -> Mapping:
+    hw, flow, args = state
+    layer, fmt, ctx, pin = args[i]
+    return plan_layer(layer, hw, flow, fmt, ctx, pin)
+
+
+def _run_segments(segments: list[list[int]], mappings: list[Mapping], hw: Hardware,
+                  jobs: int) -> dict[int, LayerResult]:
+    """Each segment's layers run together (:func:`_segment`); the results by layer index."""
+    if hw.memory.ideal:
+        runs = {k: None for k in range(len(segments))}
+    else:
+        todo = sorted(range(len(segments)),
+                      key=lambda k: -sum(len(mappings[i].schedule) for i in segments[k]))
+        runs = dict(run_tasks(_segment_task, (segments, mappings, hw), todo, jobs))
+    out: dict[int, LayerResult] = {}
+    for k, idx in enumerate(segments):
+        out.update(zip(idx, _segment(idx, mappings, hw, runs[k]), strict=True))
+    return out
+
+
+def _segment_task(state, k: int):
+    segments, mappings, hw = state
+    return _run([mappings[i] for i in segments[k]], hw)
+
+
+def _segment(idx: list[int], mappings: list[Mapping], hw: Hardware,
+             per_layer: list | None = None) -> list[LayerResult]:
+    """Results of consecutive array layers ``idx`` run together (``per_layer``: their
+    :func:`_run`, when already run)."""
     ms = [mappings[i] for i in idx]
     if hw.memory.ideal:
         results = []
@@ -260,7 +370,8 @@ def _segment(idx: list[int], mappings: list[Mapping], hw: Hardware) -> list[Laye
             c = schedule_cycles(m.schedule)
             results.append(LayerResult(mapping=m, compute_cycles=c, notes=list(m.notes)))
         return _scalesim_stalls(results, hw)
-    per_layer = _run(ms, hw)
+    if per_layer is None:
+        per_layer = _run(ms, hw)
     return [LayerResult(mapping=m, compute_cycles=tot - st, stall_cycles=st, stalls=causes,
                         notes=list(m.notes), fast_forwarded=ff)
             for m, (tot, st, causes, ff) in zip(ms, per_layer, strict=True)]
@@ -282,8 +393,9 @@ def _scalesim_stalls(results: list[LayerResult], hw: Hardware) -> list[LayerResu
 
 # ----------------------------------------------------------------------------- one run
 
-def _flatten(mappings: list[Mapping]) -> dict:
-    """Global arrays (as lists) over the network's tiles, weight actions and blocks."""
+def _flat_arrays(mappings: list[Mapping]) -> dict:
+    """Global arrays over the network's tiles, weight actions and blocks: all that :func:`_run`
+    simulates, besides the hardware (per-tile and per-action columns as numpy arrays)."""
     T = {k: [] for k in ("stream", "load", "lat", "drain", "release", "rows", "db", "layer",
                          "act_block", "act_last", "out_block", "out_first", "out_last",
                          "load_action", "plain")}
@@ -340,12 +452,19 @@ def _flatten(mappings: list[Mapping]) -> dict:
     rel = np.concatenate(T["release"])
     has = rel >= 0
     look_back = int((np.flatnonzero(has) - rel[has]).max()) if has.any() else 0
-    t = {k: np.concatenate(v).tolist() for k, v in T.items()}
+    t = {k: np.concatenate(v) for k, v in T.items()}
     # per tile: the first tile at or after it that is not plain (fast-forward horizon)
-    t["plain_end"] = stops[np.searchsorted(stops, np.arange(len(plain)))].tolist()
-    a = {k: np.concatenate(v).tolist() if v else [] for k, v in A.items()}
+    t["plain_end"] = stops[np.searchsorted(stops, np.arange(len(plain)))]
+    a = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in A.items()}
     return dict(t=t, a=a, act=act, wgt=wgt, out=out, layer_first=layer_first,
                 layer_last=layer_last, look_back=look_back)
+
+
+def _as_lists(f: dict) -> dict:
+    """The columns of :func:`_flat_arrays` as lists (the array process indexes them one
+    element at a time, which lists do several times faster than numpy arrays)."""
+    return dict(f, t={k: v.tolist() for k, v in f["t"].items()},
+                a={k: v.tolist() for k, v in f["a"].items()})
 
 
 def _plain(s, bl, la: np.ndarray) -> np.ndarray:
@@ -383,7 +502,7 @@ def _run(mappings: list[Mapping], hw: Hardware, *, causes: bool = True
     """Simulate the layers end to end; per layer (total cycles, stall cycles, stall causes,
     tiles fast-forwarded).  ``causes=False``: total cycles only (stalls not attributed)."""
     m = hw.memory
-    f = _flatten(mappings)
+    f = _as_lists(_flat_arrays(mappings))
     env = simpy.Environment()
     dram = DramChannel(env, m.dram_bytes_per_cycle, m.dram_latency_cycles, m.dram_burst_bytes)
     port = Port(env, m.l2_bytes_per_cycle, "L2")
@@ -406,7 +525,7 @@ def _run(mappings: list[Mapping], hw: Hardware, *, causes: bool = True
     for _nb, _li, from_dram, _op, piece, free_at in f["wgt"]:
         if from_dram and piece:
             # staged bytes leave the ring when the block named by free_at has been filled
-            wgt.ready[free_at].callbacks.append(lambda _e, p=piece: ring.free(p))
+            wgt.ready_event(free_at).callbacks.append(lambda _e, p=piece: ring.free(p))
     w_blocks = [(nb, "l2", li) for nb, li, *_ in f["wgt"]]
     env.process(fill_process(env, wgt, w_blocks, port, dram, in_l2=w_in_l2,
                              deps=[None] * n_layers, priority=WEIGHT_FILL, dram_priority=0))

@@ -197,6 +197,19 @@ def _shift_tail(arr: list, i: int, n: int, d: int, look: int) -> None:
     arr[k:i + n] = range(v, v + d * (i + n - k), d)
 
 
+def _first_of(env, events: list) -> simpy.Event:
+    """An event that succeeds when the first of ``events`` is processed (as simpy's ``AnyOf``,
+    without its bookkeeping of every event's value)."""
+    wake = simpy.Event(env)
+
+    def fire(_e):
+        if not wake.triggered:
+            wake.succeed()
+    for ev in events:
+        ev.callbacks.append(fire)
+    return wake
+
+
 class GatedArray:
     """The array and its weight path over a whole network, gated by the memories.
 
@@ -281,8 +294,8 @@ class GatedArray:
                 # ---- weight path
                 while ai < n_a:
                     wb = w_block[ai]
-                    if not wgt.ready[wb].triggered:
-                        waits.append(wgt.ready[wb])
+                    if wgt.ready_at[wb] < 0:
+                        waits.append(wgt.ready_event(wb))
                         break
                     wready = wgt.ready_at[wb]
                     if kind[ai] == 0:          # codebook (re)load
@@ -336,18 +349,18 @@ class GatedArray:
                     cb = b
                     ab = act_block[k]
                     if ab >= 0:
-                        if not act.ready[ab].triggered:
-                            waits.append(act.ready[ab])
+                        if act.ready_at[ab] < 0:
+                            waits.append(act.ready_event(ab))
                             break
                         b = max(b, act.ready_at[ab])
                     if out_first[k]:
                         ob = out_block[k]
-                        free = out.slot_free(ob)
-                        if free is not None:
-                            if not free.triggered:
-                                waits.append(free)
+                        if ob >= out.halves:
+                            rel = out.released_at[ob - out.halves]
+                            if rel < 0:
+                                waits.append(out.slot_free_event(ob))
                                 break
-                            b = max(b, out.slot_free_at(ob))
+                            b = max(b, rel)
                     if b > cb:
                         self.mem_tiles.add(k)
                     base[k] = b
@@ -376,7 +389,7 @@ class GatedArray:
             if not waits:
                 raise RuntimeError(f"array and weight path wait for each other (tile {ti}, "
                                    f"action {ai})")
-            yield simpy.AnyOf(env, waits) if len(waits) > 1 else waits[0]
+            yield waits[0] if len(waits) == 1 else _first_of(env, waits)
         self.done.succeed()
 
     def _fast_forward(self, ti: int, ai: int, loader_free: int):

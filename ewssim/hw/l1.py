@@ -29,35 +29,67 @@ DRAIN, ACT_FILL, WEIGHT_FILL = 0, 1, 2
 
 
 class L1Buffer:
-    """Slot bookkeeping of one L1 buffer over a network's blocks (``n`` in all)."""
+    """Slot bookkeeping of one L1 buffer over a network's blocks (``n`` in all).
+
+    ``ready_at[b]`` is the cycle block ``b``'s fill ended (-1: not yet) and ``released_at[b]``
+    the cycle its slot was freed (-1: not yet).  A process that must wait for either asks for
+    an event (:meth:`ready_event`, :meth:`slot_free_event`); events are made only for the
+    waits that happen, not for every block."""
 
     def __init__(self, env: simpy.Environment, name: str, halves: int, n: int):
         self.env = env
         self.name = name
         self.halves = halves
-        self.ready = [simpy.Event(env) for _ in range(n)]      # data in L1 (fill done)
-        self.released = [simpy.Event(env) for _ in range(n)]   # slot free again
         self.ready_at = [-1] * n
         self.released_at = [-1] * n
+        self._on_ready: dict[int, simpy.Event] = {}
+        self._on_release: dict[int, simpy.Event] = {}
         #: per block: stage name -> cycle (docs: stall attribution)
         self.stages: list[dict[str, int]] = [{} for _ in range(n)]
 
-    def slot_free(self, b: int) -> simpy.Event | None:
-        """The event that frees block ``b``'s slot (``None``: free from the start)."""
-        return self.released[b - self.halves] if b >= self.halves else None
+    def is_ready(self, b: int) -> bool:
+        """Block ``b``'s data are in L1 (its fill has ended)."""
+        return self.ready_at[b] >= 0
+
+    def ready_event(self, b: int) -> simpy.Event:
+        """An event that succeeds when block ``b``'s fill ends (pending until then)."""
+        ev = self._on_ready.get(b)
+        if ev is None:
+            ev = self._on_ready[b] = simpy.Event(self.env)
+            if self.ready_at[b] >= 0:
+                ev.succeed()
+        return ev
+
+    def slot_is_free(self, b: int) -> bool:
+        """Block ``b`` may be written: its slot's previous block has been released."""
+        return b < self.halves or self.released_at[b - self.halves] >= 0
+
+    def slot_free_event(self, b: int) -> simpy.Event:
+        """An event that succeeds when block ``b``'s slot is free."""
+        p = b - self.halves
+        ev = self._on_release.get(p)
+        if ev is None:
+            ev = self._on_release[p] = simpy.Event(self.env)
+            if p < 0 or self.released_at[p] >= 0:
+                ev.succeed()
+        return ev
 
     def slot_free_at(self, b: int) -> int:
         return self.released_at[b - self.halves] if b >= self.halves else 0
 
     def mark_ready(self, b: int) -> None:
         self.ready_at[b] = int(self.env.now)
-        self.ready[b].succeed()
+        ev = self._on_ready.get(b)
+        if ev is not None:
+            ev.succeed()
 
     def release(self, b: int, when: int) -> None:
         """Free block ``b``'s slot at cycle ``when`` (>= now)."""
         def fire(_e=None):
             self.released_at[b] = when
-            self.released[b].succeed()
+            ev = self._on_release.get(b)
+            if ev is not None:
+                ev.succeed()
         delay = when - int(self.env.now)
         if delay <= 0:
             fire()
@@ -77,12 +109,11 @@ def fill_process(env, buf: L1Buffer, blocks, l2_port, dram, *, in_l2, deps, prio
             yield dep
         if in_l2[b] is not None and not in_l2[b].triggered:
             yield in_l2[b]
-        free = buf.slot_free(b)
-        if free is not None and not free.triggered:
-            yield free
+        if not buf.slot_is_free(b):
+            yield buf.slot_free_event(b)
         st["slot"] = int(env.now)
         if src == "stream":
-            req, grant, end, arrive = yield env.process(dram.read(nbytes, dram_priority))
+            req, grant, end, arrive = yield from dram.read(nbytes, dram_priority)
             st.update(dram_req=req, dram_grant=grant, dram_end=end, dram_arrive=arrive)
         st["port_req"] = int(env.now)
         grant, end = yield l2_port.transfer(nbytes, priority)
@@ -102,7 +133,7 @@ def drain_process(env, buf: L1Buffer, blocks, l2_port, dram, *, complete, layer_
         grant, end = yield l2_port.transfer(nbytes, DRAIN)
         st.update(port_grant=grant, port_end=end)
         if dest == "dram":
-            req, grant, end = yield env.process(dram.write(nbytes))
+            req, grant, end = yield from dram.write(nbytes)
             st.update(dram_req=req, dram_grant=grant, dram_end=end)
         buf.release(b, int(env.now))
         if last:

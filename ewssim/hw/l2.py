@@ -66,9 +66,9 @@ def weight_prefetch_process(env, ring: Ring, dram, blocks, in_l2, stages, deps):
         if not from_dram:
             in_l2[b].succeed()
         elif piece:
-            yield env.process(ring.alloc(piece))
+            yield from ring.alloc(piece)
             st["ring"] = int(env.now)
-            end, arrive = yield env.process(dram.stream(piece, WEIGHT_READ, in_l2[b]))
+            end, arrive = yield from dram.stream(piece, WEIGHT_READ, in_l2[b])
             st.update(dram_end=end, dram_arrive=arrive)
             last[layer] = in_l2[b]
         else:
@@ -91,5 +91,5 @@ def staged_input_process(env, dram, pieces, in_l2, stages, deps):
         dep = deps[layer]
         if dep is not None and not dep.triggered:
             yield dep
-        end, arrive = yield env.process(dram.stream(nbytes, ACT_READ, in_l2[b]))
+        end, arrive = yield from dram.stream(nbytes, ACT_READ, in_l2[b])
         stages[b].update(piece_end=end, piece_arrive=arrive)
