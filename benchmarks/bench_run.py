@@ -9,7 +9,9 @@
         # dependency of ewssim)
 
 Each `ewssim run` is a fresh subprocess (`python -m ewssim run ... --json`), so wall time includes
-interpreter start-up and imports, and peak memory is that process's maximum resident set size.
+interpreter start-up and imports, and peak memory is the maximum resident set size of the
+largest of its processes (the run itself or one of its `--jobs` workers).  `--jobs N` is passed
+on to every run (default: ewssim's own, every processor).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def run_cli(args: list[str]) -> tuple[float, float, dict]:
            "rc = 0\n"
            "try:\n runpy.run_module('ewssim', run_name='__main__')\n"
            "except SystemExit as e:\n rc = e.code or 0\n"
-           "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+           "print(max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF,"
+           " resource.RUSAGE_CHILDREN)), file=sys.stderr)\n"
            "sys.exit(rc)",
            "run", *args, "--json"]
     t0 = time.perf_counter()
@@ -47,15 +50,16 @@ def run_cli(args: list[str]) -> tuple[float, float, dict]:
     return wall, rss_mb, json.loads(r.stdout)
 
 
-def bench_zoo() -> None:
+def bench_zoo(jobs: list[str]) -> None:
     cases = [("ws", "resnet50", "32x32"), ("scalesim-ws", str(PEER / "mlperf_Resnet50.csv"),
              "32x32"), ("ews", "resnet50", "32x32"), ("ews", "resnet18", "64x64"),
              ("ws", "vgg16", "32x32"), ("ews", "mobilenet_v2", "64x64"),
-             ("ews", "deit_tiny", "64x64"), ("ews", "alexnet", "64x64")]
+             ("ews", "deit_tiny", "64x64"), ("ews", "alexnet", "64x64"),
+             ("mvq", "resnet50", "32x32"), ("ews", "vgg16", "8x8")]
     print(f"{'arch':<12} {'workload':<18} {'array':<6} {'wall [s]':>9} {'peak RSS [MB]':>14} "
           f"{'total cycles':>14} {'MACs':>16}")
     for arch, wl, arr in cases:
-        wall, rss, tot = run_cli(["--arch", arch, "--workload", wl, "--array", arr])
+        wall, rss, tot = run_cli(["--arch", arch, "--workload", wl, "--array", arr, *jobs])
         name = Path(wl).stem if "/" in wl else wl
         print(f"{arch:<12} {name:<18} {arr:<6} {wall:9.2f} {rss:14.0f} "
               f"{tot['total_cycles']:14,} {tot['macs']:16,}")
@@ -133,13 +137,14 @@ def main() -> None:
     ap.add_argument("--scaling", action="store_true")
     ap.add_argument("--scalesim", action="store_true")
     ap.add_argument("--layers", type=int, default=6, help="SCALE-Sim: first N ResNet-50 layers")
+    ap.add_argument("--jobs", type=int, help="`ewssim run --jobs N` for the zoo networks")
     a = ap.parse_args()
     if a.scaling:
         bench_scaling()
     elif a.scalesim:
         bench_scalesim(a.layers)
     else:
-        bench_zoo()
+        bench_zoo(["--jobs", str(a.jobs)] if a.jobs else [])
 
 
 if __name__ == "__main__":

@@ -441,7 +441,7 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
              compressed: str | Path | None = None, weights: str = "analytic",
              tech: str | Path | TechTable | None = None,
              mapping: str | dict[str, str] | None = None,
-             batch: int | None = None) -> RunResult:
+             batch: int | None = None, jobs: int = 1) -> RunResult:
     """Simulate ``workload`` on ``arch`` (checked again, whatever made it).  A compressed
     architecture takes its per-layer weight formats from ``formats``, else from
     :func:`weight_formats` (``compressed`` / ``weights``).  Energy and area are priced
@@ -449,7 +449,9 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
     :mod:`ewssim.tech`).  ``mapping`` pins the mapping candidate of every layer (a name such
     as ``stream``) or of some layers (layer name -> candidate name); the notes column says
     which was chosen and why.  ``batch`` runs the network on that many inputs
-    (:meth:`~ewssim.workload.layers.Network.with_batch`)."""
+    (:meth:`~ewssim.workload.layers.Network.with_batch`).  ``jobs`` > 1 plans the layers and
+    runs the segments in that many worker processes (same results;
+    :mod:`ewssim.engine.workers`)."""
     a = load_arch(arch, array=array, overrides=overrides)
     net = load_workload(workload)
     if batch is not None:
@@ -461,7 +463,7 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
     t = load_tech(tech)
     em = EnergyModel(hw, t)  # built first: a bad table fails before the engine runs
     results = _simulate(net, hw, progress=progress, formats=formats, flow=dataflow_of(a),
-                        mapping=mapping)
+                        mapping=mapping, jobs=jobs)
     df = pd.DataFrame([_row(r, hw, em) for r in results])
     return RunResult(arch=a, network=net, layers=df, results=results, tech=t, weights=how,
                      hardware=hw)

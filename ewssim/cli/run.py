@@ -8,6 +8,7 @@ import sys
 from ewssim import api
 from ewssim import config as _config
 from ewssim.cli.progress import Progress
+from ewssim.engine.workers import default_jobs
 from ewssim.tech import load as load_tech
 
 SUMMARY_KEYS = [
@@ -67,6 +68,10 @@ def register(sub) -> None:
     p.add_argument("--mapping", metavar="NAME",
                    help="pin every layer's mapping candidate (stream, prfN, l1-blockN; the "
                         "notes column of layers.csv lists each layer's candidates)")
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="worker processes that plan layers and run segments in parallel "
+                        "(integer >= 1; default: every processor this process may use; the "
+                        "results do not depend on it)")
     p.add_argument("--check-functional", action="store_true",
                    help="also execute each layer's tiles on random INT8 data and compare the "
                         "outputs with a numpy convolution, exactly (small layers only)")
@@ -96,6 +101,18 @@ def _batch(text: str) -> int:
         n = 0
     if n < 1:
         raise argparse.ArgumentTypeError(f"invalid batch {text!r} (an integer >= 1)")
+    return n
+
+
+def _jobs(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"invalid jobs {text!r} (an integer >= 1)")
     return n
 
 
@@ -136,7 +153,8 @@ def _run(args) -> int:
                                           cache=args.cache_dir)
     with Progress(len(net.layers), "layers") as bar:
         result = api.simulate(arch, net, progress=bar, formats=formats, tech=tech,
-                              mapping=args.mapping)
+                              mapping=args.mapping,
+                              jobs=args.jobs if args.jobs is not None else default_jobs())
     result.weights = how
     extra = {}
     if args.check_functional:
