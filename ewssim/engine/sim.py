@@ -313,10 +313,11 @@ def _plan_all(network: Network, hw: Hardware, flow: Dataflow, contexts, formats,
         args.append((layer, fmt, contexts[i], pin))
     first: dict = {}                       # plan key -> the first layer with it
     same = [first.setdefault(_plan_key(*a), i) for i, a in enumerate(args)]
-    # the longest first (a rough guess of the tiles its candidates have: one per weight tile,
-    # per pixel chunk) balances the workers; the order changes nothing else
+    # the longest first balances the workers (a rough guess of a layer's tiles: its weights,
+    # which one-pixel layers such as a classifier at batch 1 load one tile per pixel, and its
+    # MACs); the order changes nothing else
     todo = sorted(set(same), key=lambda i: (-(network.layers[i].weights
-                                              + network.layers[i].macs // 16), i))
+                                              + network.layers[i].macs // 64), i))
     planned: dict[int, Mapping] = {}
     state = (hw, flow, args)
     done = 0
@@ -398,7 +399,7 @@ def _flat_arrays(mappings: list[Mapping]) -> dict:
     simulates, besides the hardware (per-tile and per-action columns as numpy arrays)."""
     T = {k: [] for k in ("stream", "load", "lat", "drain", "release", "rows", "db", "layer",
                          "act_block", "act_last", "out_block", "out_first", "out_last",
-                         "load_action", "plain")}
+                         "load_action", "plain", "regular")}
     A = {k: [] for k in ("kind", "tile", "cycles", "w_block", "w_last")}
     act, wgt, out = [], [], []
     layer_first, layer_last = [], []
@@ -416,7 +417,7 @@ def _flat_arrays(mappings: list[Mapping]) -> dict:
             f[idx] = True
             return f
         la = bl.load_action()
-        plain = _plain(s, bl, la)
+        plain, regular = _plain(s, bl, la)
         parts = {
             "stream": s.stream_cycles, "load": s.load_cycles,
             "lat": np.where(loads, lhw.load_latency, 0), "drain": s.drain_cols,
@@ -425,7 +426,8 @@ def _flat_arrays(mappings: list[Mapping]) -> dict:
             "layer": np.full(n, li), "act_block": bl.act.of + ab0,
             "act_last": flag(bl.act.last, n), "out_block": bl.out.of + ob0,
             "out_first": flag(bl.out.first, n), "out_last": flag(bl.out.last, n),
-            "load_action": np.where(la >= 0, la + a0, -1), "plain": plain}
+            "load_action": np.where(la >= 0, la + a0, -1), "plain": plain,
+            "regular": regular}
         for k, v in parts.items():
             T[k].append(np.asarray(v))
         for k, v in (("kind", bl.w_kind), ("tile", bl.w_tile + t0), ("cycles", bl.w_cycles),
@@ -467,34 +469,45 @@ def _as_lists(f: dict) -> dict:
                 a={k: v.tolist() for k, v in f["a"].items()})
 
 
-def _plain(s, bl, la: np.ndarray) -> np.ndarray:
-    """Per tile: it repeats the previous tile (same stream, load, drain, slot distance, the
-    same activation, weight and output blocks, none of which it opens or closes, its load
-    right after the previous tile's).  A run of such tiles may be fast-forwarded once it is in
-    a steady state (:meth:`ewssim.hw.array.GatedArray.run`)."""
+def _plain(s, bl, la: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per tile: whether it is *plain* and whether it is *regular*.
+
+    Plain: it repeats the previous tile (same stream, load, drain, slot distance, the same
+    activation, weight and output blocks, none of which it opens or closes, its load right
+    after the previous tile's).  A run of such tiles may be fast-forwarded once it is in a
+    steady state (:meth:`ewssim.hw.array.GatedArray.run`).
+
+    Regular: the same parameters as the previous tile (stream, load, drain, slot distance, its
+    load the weight path's next action), though it may open or close a block: when none of its
+    memory gates binds, its times follow the same recurrence as a plain tile's, so a steady
+    state may be recognised across it."""
     n = len(s)
     idx = np.arange(n)
     has = s.load_cycles > 0
     off = np.where(s.release >= 0, idx - s.release, -1)
-    same = np.ones(n, bool)
+    regular = np.ones(n, bool)
     if n:
-        same[0] = same[-1] = False
-    for x in (s.stream_cycles, s.load_cycles, s.drain_cols, off, bl.act.of, bl.out.of):
+        regular[0] = regular[-1] = False
+    for x in (s.stream_cycles, s.load_cycles, s.drain_cols, off):
+        regular[1:] &= x[1:] == x[:-1]
+    regular &= ~has | (off >= 0)
+    same = regular.copy()
+    for x in (bl.act.of, bl.out.of):
         same[1:] &= x[1:] == x[:-1]
-    same &= ~has | (off >= 0)
     for ends in (bl.act.last, bl.out.first, bl.out.last):
         same[ends] = False
     if not len(bl.w_kind):
-        return same & ~has
+        return same & ~has, regular & ~has
     w_last = np.zeros(len(bl.w_kind), bool)
     w_last[bl.w.last] = True
     prev = np.roll(la, 1)
     ok = (la == prev + 1) & (prev >= 0)
+    regular &= ~has | ok
     la_c = np.where(la >= 0, la, 0)
     ok &= bl.w.of[la_c] == bl.w.of[np.where(prev >= 0, prev, 0)]
     ok &= ~w_last[la_c]
     same &= ~has | ok
-    return same
+    return same, regular
 
 
 def _run(mappings: list[Mapping], hw: Hardware, *, causes: bool = True

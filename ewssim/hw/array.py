@@ -398,18 +398,23 @@ class GatedArray:
         Tiles ``ti .. te-1`` repeat their predecessor (``t["plain"]``: same parameters and
         blocks, no block opened or closed, loads back to back), so the recurrence that times
         them (start, load start and end, result end; max-plus, shift-equivariant) depends only
-        on the last few tiles.  If over a window longer than its look-back (the WRF slot
+        on the last few tiles.  Those may include *regular* tiles (same parameters, opening or
+        closing a block) whose memory gates did not bind: their times followed the same
+        recurrence (:meth:`_quiet`).  If over a window longer than its look-back (the WRF slot
         distance + 2) every one of those times advanced by the same ``D`` per tile, every
         later tile of the run is the previous one shifted by ``D``: fill them in at once.
         The memory gates cannot bind inside the run (its blocks were ready before its first
         tile).  Returns the new (tile, action, loader_free, prev_end, finish) or ``None``."""
         t, a = self.t, self.a
-        te = t["plain_end"][ti]
+        plain_end = t["plain_end"]
+        te = plain_end[ti]
         loads = t["load"][ti] > 0
         off = ti - t["release"][ti] if loads and t["db"][ti] else 0
         w = off + 3
         lo = ti - w
-        if lo < 0 or t["plain_end"][lo + 1] != te:
+        if lo < 0:
+            return None
+        if plain_end[lo + 1] != te and not self._quiet(lo + 1, ti):
             return None
         base, fb = self.base, self.finish_before
         d = base[ti - 1] - base[ti - 2]
@@ -444,6 +449,20 @@ class GatedArray:
             loader_free = lr[te - 1]
         self.jumped[t["layer"][ti]] += n
         return te, ai, loader_free, base[te - 1] + t["stream"][te - 1], fb[te]
+
+    def _quiet(self, j: int, ti: int) -> bool:
+        """Whether every tile ``j .. ti-1`` is plain, or regular with no memory gate binding
+        (its times then follow the plain recurrence: a window of them may show a steady state,
+        as across the boundary of two blocks that were ready in time)."""
+        plain_end, regular, mem = self.t["plain_end"], self.t["regular"], self.mem_tiles
+        while j < ti:
+            if plain_end[j] == j:                   # not plain
+                if not regular[j] or j in mem:
+                    return False
+                j += 1
+            else:
+                j = plain_end[j]
+        return True
 
     def _layer_start(self, lay: int) -> int:
         """When layer ``lay`` may begin: the previous layer's last result is out."""
