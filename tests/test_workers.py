@@ -6,28 +6,47 @@ import pandas as pd
 import pytest
 
 from ewssim import api
-from ewssim.engine.workers import run_tasks
+from ewssim.engine.workers import TaskPool
 from ewssim.errors import InputError
 
 
-def _square(state, t):
-    if t in state:
+def _square(bad, t):
+    if t in bad:
         raise ValueError(f"task {t} is bad")
     return t * t
 
 
+def _run(jobs, bad, tasks, then=()):
+    """Submit ``tasks``; when task 1 finishes, submit ``then`` too (as a segment is submitted
+    once its layers are planned)."""
+    got = []
+    with TaskPool(jobs, bad) as pool:
+        for t in tasks:
+            pool.submit(t, _square, t)
+        for key, res in pool.finished():
+            got.append((key, res))
+            if key == 1:
+                for t in then:
+                    pool.submit(t, _square, t)
+    return got
+
+
 @pytest.mark.parametrize("jobs", [1, 2, 3])
-def test_every_task_once_with_its_result(jobs):
-    got = dict(run_tasks(_square, (), [5, 1, 4, 2, 3], jobs))
-    assert got == {5: 25, 1: 1, 4: 16, 2: 4, 3: 9}
+def test_every_task_once_with_its_result_even_those_submitted_late(jobs):
+    got = _run(jobs, set(), [5, 1, 4, 2, 3], then=[7, 6])
+    assert sorted(got) == [(1, 1), (2, 4), (3, 9), (4, 16), (5, 25), (6, 36), (7, 49)]
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_the_lowest_failing_task_raises_after_the_others_ran(jobs):
     seen = []
-    with pytest.raises(ValueError, match="task 2 is bad"):
-        for t, r in run_tasks(_square, {2, 4}, [4, 3, 2, 1], jobs):
-            seen.append((t, r))
+    with pytest.raises(ValueError, match="task 2 is bad"), TaskPool(jobs, {2, 4, 6}) as pool:
+        for t in [4, 3, 2, 1]:
+            pool.submit(t, _square, t)
+        for key, res in pool.finished():
+            seen.append((key, res))
+            if key == 1:
+                pool.submit(6, _square, 6)
     assert sorted(seen) == [(1, 1), (3, 9)]
 
 

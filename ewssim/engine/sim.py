@@ -35,7 +35,7 @@ from ewssim.dataflow.base import LayerContext, Traffic
 from ewssim.dataflow.blocks import MappingInvalid, attach_blocks
 from ewssim.engine.lifetimes import plan_graph
 from ewssim.engine.stalls import CAUSES, attribute
-from ewssim.engine.workers import run_tasks
+from ewssim.engine.workers import TaskPool
 from ewssim.errors import InputError
 from ewssim.hw.array import GatedArray, schedule_cycles
 from ewssim.hw.dram import ACT_READ, DramChannel
@@ -277,7 +277,6 @@ def _no_cyclic_gc():
 def _simulate(network: Network, hw: Hardware, flow: Dataflow, progress: Progress | None,
               formats: dict[str, LayerFormat] | None, mapping, jobs: int) -> list:
     gp = plan_graph(network, hw)
-    mappings = _plan_all(network, hw, flow, gp.contexts, formats, mapping, progress, jobs)
     # the segments of array layers between vector operators, and the run order
     segments: list[list[int]] = [[]]
     order: list = []
@@ -290,7 +289,12 @@ def _simulate(network: Network, hw: Hardware, flow: Dataflow, progress: Progress
             ins = [(gp.tensor(t).nbytes, gp.tensor(t).kept) for t in st.inputs]
             order.append(("vector", (st.node, ins, gp.tensor(st.node.name).kept)))
         order.extend(("fused", v) for v in st.fused)
-    layer_results = _run_segments([s for s in segments if s], mappings, hw, jobs)
+    segments = [seg for seg in segments if seg]
+    mappings, runs = _plan_and_run(network, hw, flow, gp.contexts, formats, mapping, segments,
+                                   progress, jobs)
+    layer_results: dict[int, LayerResult] = {}
+    for k, idx in enumerate(segments):
+        layer_results.update(zip(idx, _segment(idx, mappings, hw, runs.get(k)), strict=True))
     results: list = []
     for kind, x in order:
         if kind == "layer":
@@ -302,9 +306,12 @@ def _simulate(network: Network, hw: Hardware, flow: Dataflow, progress: Progress
     return results
 
 
-def _plan_all(network: Network, hw: Hardware, flow: Dataflow, contexts, formats, mapping,
-              progress: Progress | None, jobs: int) -> list[Mapping]:
-    """Every array layer's mapping (:func:`plan_layer`); identical layers are planned once."""
+def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, formats, mapping,
+                  segments: list[list[int]], progress: Progress | None, jobs: int
+                  ) -> tuple[list[Mapping], dict[int, list]]:
+    """Every array layer's mapping (:func:`plan_layer`; identical layers are planned once) and
+    every segment's :func:`_run` (none with ideal memory), each segment started as soon as its
+    layers are planned (:class:`~ewssim.engine.workers.TaskPool`)."""
     n = len(network.layers)
     args = []
     for i, layer in enumerate(network.layers):
@@ -318,20 +325,34 @@ def _plan_all(network: Network, hw: Hardware, flow: Dataflow, contexts, formats,
     # MACs); the order changes nothing else
     todo = sorted(set(same), key=lambda i: (-(network.layers[i].weights
                                               + network.layers[i].macs // 64), i))
-    planned: dict[int, Mapping] = {}
-    state = (hw, flow, args)
+    mappings: list[Mapping | None] = [None] * n
+    waiting = {k: set(seg) for k, seg in enumerate(segments)}   # layers still unplanned
+    of_segment = {i: k for k, seg in enumerate(segments) for i in seg}
+    copies: dict[int, list[int]] = {}                           # planned layer -> its copies
+    for li, i in enumerate(same):
+        copies.setdefault(i, []).append(li)
+    runs: dict[int, list] = {}
     done = 0
-    for i, m in run_tasks(_plan_task, state, todo, jobs):
-        planned[i] = m
-        if progress:
-            done += same.count(i)
-            progress(done, n, network.layers[i].name)
-    out = []
-    for i, layer in enumerate(network.layers):
-        m = planned[same[i]]
-        out.append(m if same[i] == i else
-                   dataclasses.replace(m, layer=layer, notes=list(m.notes)))
-    return out
+    with TaskPool(jobs, (hw, flow, args)) as pool:
+        for i in todo:
+            pool.submit(("plan", i), _plan_task, i)
+        for (kind, x), res in pool.finished():
+            if kind == "seg":
+                runs[x] = res
+                continue
+            for li in copies[x]:
+                mappings[li] = res if li == x else \
+                    dataclasses.replace(res, layer=network.layers[li], notes=list(res.notes))
+                k = of_segment.get(li)
+                if k is not None:
+                    waiting[k].discard(li)
+                    if not waiting[k] and not hw.memory.ideal:
+                        pool.submit(("seg", k), _segment_task,
+                                    [mappings[j] for j in segments[k]])
+            if progress:
+                done += len(copies[x])
+                progress(done, n, network.layers[x].name)
+    return mappings, runs
 
 
 def _plan_task(state, i: int) -> Mapping:
@@ -340,24 +361,8 @@ def _plan_task(state, i: int) -> Mapping:
     return plan_layer(layer, hw, flow, fmt, ctx, pin)
 
 
-def _run_segments(segments: list[list[int]], mappings: list[Mapping], hw: Hardware,
-                  jobs: int) -> dict[int, LayerResult]:
-    """Each segment's layers run together (:func:`_segment`); the results by layer index."""
-    if hw.memory.ideal:
-        runs = {k: None for k in range(len(segments))}
-    else:
-        todo = sorted(range(len(segments)),
-                      key=lambda k: -sum(len(mappings[i].schedule) for i in segments[k]))
-        runs = dict(run_tasks(_segment_task, (segments, mappings, hw), todo, jobs))
-    out: dict[int, LayerResult] = {}
-    for k, idx in enumerate(segments):
-        out.update(zip(idx, _segment(idx, mappings, hw, runs[k]), strict=True))
-    return out
-
-
-def _segment_task(state, k: int):
-    segments, mappings, hw = state
-    return _run([mappings[i] for i in segments[k]], hw)
+def _segment_task(state, ms: list[Mapping]):
+    return _run(ms, state[0])
 
 
 def _segment(idx: list[int], mappings: list[Mapping], hw: Hardware,

@@ -1,69 +1,104 @@
 """The independent pieces of one simulation, spread over worker processes.
 
-Two steps of :func:`ewssim.engine.sim.simulate` are independent pieces: choosing each layer's
-mapping (every candidate of a layer runs alone) and running each segment of layers between two
-vector operators.  With ``jobs`` > 1 they run in that many forked worker processes; the pieces
-and the simulation they belong to are the same, so the results are identical to ``jobs = 1``
-(a test runs both).
+:func:`ewssim.engine.sim.simulate` is made of independent pieces: choosing each layer's mapping
+(every candidate of a layer runs alone) and running each segment of layers between two vector
+operators, which can start as soon as its layers are planned.  With ``jobs`` > 1 they run in
+that many forked worker processes (:class:`TaskPool`); each piece is the same computation
+wherever it runs, so the results are identical to ``jobs = 1`` (a test runs both).
 
-Workers are forked (they inherit the network, the hardware and the mappings; nothing is sent
-to them but a task index) and return their result pickled.  A piece that raises in a worker is
-run again in the calling process, so that its error is raised there as it would be without
-workers (the first such piece in task order, whatever the number of workers).  Where ``fork``
-is not available (not on Linux or macOS), the pieces run one after the other.
+Workers are forked: they inherit the network and the hardware, are sent a task's own
+arguments and return its result, pickled.  A piece that raises in a worker is run again in the
+calling process, so that its error is raised there as it would be without workers; of several,
+the one with the lowest key.  Where ``fork`` is not available (not on Linux or macOS), the
+pieces run one after the other in the calling process.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-#: what the forked workers inherit: (function, shared state) of the current :func:`run_tasks`
-_JOB: tuple[Callable, Any] | None = None
+#: what the forked workers inherit: the shared state of the current :class:`TaskPool`
+_STATE: Any = None
 
 
-def _work(task: int) -> tuple[int, bool, Any]:
-    fn, state = _JOB
+def _work(key, fn: Callable, args: tuple) -> tuple[Any, bool, Any]:
     try:
-        return task, True, fn(state, task)
+        return key, True, fn(_STATE, *args)
     except Exception:  # noqa: BLE001 - re-raised in the caller by running the task there
-        return task, False, None
+        return key, False, None
 
 
-def run_tasks(fn: Callable[[Any, int], Any], state: Any, tasks: list[int],
-              jobs: int) -> Iterator[tuple[int, Any]]:
-    """``(task, fn(state, task))`` for every task, in the order they finish (``tasks`` in the
-    order to start them: the longest first balances the workers best).  ``fn`` must be a
-    module-level function.  When tasks raise, the error of the lowest-numbered one is raised
-    after the others have run: the same error whatever ``jobs``."""
-    global _JOB
-    failed: dict[int, Exception | None] = {}
-    if jobs <= 1 or len(tasks) <= 1 or "fork" not in mp.get_all_start_methods():
-        for t in tasks:
+class TaskPool:
+    """Tasks ``fn(state, *args)``, each under a key; new tasks may be submitted while others
+    run.  ``fn`` must be a module-level function; ``state`` is shared (inherited by the forked
+    workers, not sent)."""
+
+    def __init__(self, jobs: int, state: Any):
+        self.state = state
+        self.parallel = jobs > 1 and "fork" in mp.get_all_start_methods()
+        self.jobs = jobs
+        self._ready: deque = deque()          # (key, result) done in this process
+        self._results: queue.Queue = queue.Queue()
+        self._pending = 0
+        self._failed: dict[Any, tuple[Callable, tuple]] = {}
+        self._specs: dict[Any, tuple[Callable, tuple]] = {}   # tasks sent to a worker
+        self._pool = None
+
+    def __enter__(self) -> TaskPool:
+        global _STATE
+        if self.parallel:
+            _STATE = self.state
+            self._pool = mp.get_context("fork").Pool(self.jobs)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _STATE
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+            _STATE = None
+
+    def submit(self, key, fn: Callable, *args) -> None:
+        if self._pool is None:
             try:
-                res = fn(state, t)
-            except Exception as exc:  # noqa: BLE001 - raised below, in task order
-                failed[t] = exc
+                self._ready.append((key, fn(self.state, *args)))
+            except Exception:  # noqa: BLE001 - raised by finished(), in key order
+                self._failed[key] = (fn, args)
+            return
+        self._pending += 1
+        self._specs[key] = (fn, args)
+        self._pool.apply_async(_work, (key, fn, args), callback=self._results.put,
+                               error_callback=lambda _exc: self._results.put((key, False,
+                                                                              None)))
+
+    def finished(self) -> Iterator[tuple[Any, Any]]:
+        """``(key, result)`` of every task, as they finish, including tasks submitted while
+        iterating.  Once all have finished, the lowest-keyed task that raised raises (run
+        again here if it raised in a worker)."""
+        while self._ready or self._pending:
+            if self._ready:
+                yield self._ready.popleft()
                 continue
-            yield t, res
-    else:
-        _JOB = (fn, state)
-        try:
-            with mp.get_context("fork").Pool(min(jobs, len(tasks))) as pool:
-                for t, ok, res in pool.imap_unordered(_work, tasks):
-                    if ok:
-                        yield t, res
-                    else:
-                        failed[t] = None
-        finally:
-            _JOB = None
-    if failed:
-        t = min(failed)
-        if failed[t] is not None:
-            raise failed[t]
-        fn(state, t)              # the worker's error, raised here
-        raise RuntimeError(f"task {t} failed in a worker process but not when run again")
+            key, ok, res = self._results.get()
+            self._pending -= 1
+            spec = self._specs.pop(key)
+            if ok:
+                yield key, res
+            else:
+                self._failed[key] = spec
+        if self._failed:
+            key = min(self._failed)
+            self._raise(key)
+
+    def _raise(self, key) -> None:
+        fn, args = self._failed[key]
+        fn(self.state, *args)
+        raise RuntimeError(f"task {key} failed in a worker process, then not when run again")
 
 
 def default_jobs() -> int:
