@@ -151,8 +151,15 @@ class SystolicDataflow(Dataflow):
         """``lazy``: leave the L1 blocks to :func:`~ewssim.dataflow.blocks.attach_blocks`
         (the engine builds them only for the candidates it runs)."""
         out: list[Mapping | MappingInvalid] = []
+        built: dict = {}
+        whole = stream_pixels(layer)
         for name, chunk, in_prf in self.chunks(layer, lhw):
-            s = build_schedule(layer, lhw, chunk)
+            # a chunk that holds the whole stream tiles it as the stream does (the same
+            # schedule, built once)
+            key = None if chunk is None or chunk >= whole else chunk
+            s = built.get(key)
+            if s is None:
+                s = built[key] = build_schedule(layer, lhw, chunk)
             traffic = array_traffic(s, layer, lhw, psums_in_prf=in_prf)
             notes = [f"{s.pack} groups packed per tile"] if s.pack > 1 else []
             m = Mapping(layer=layer, schedule=s, traffic=traffic, lhw=lhw, psums_in_prf=in_prf,

@@ -113,7 +113,11 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
     best = None
     # no run can beat the mapping's compute alone (nor, once its blocks are known, the time
     # its DRAM and L2 bytes hold the channel and the port)
-    bounds = [schedule_cycles(c.schedule) - c.schedule.extra_cycles for c in cands]
+    ideal_cycles: dict[int, int] = {}          # per schedule (candidates may share one)
+    for c in cands:
+        if id(c.schedule) not in ideal_cycles:
+            ideal_cycles[id(c.schedule)] = schedule_cycles(c.schedule)
+    bounds = [ideal_cycles[id(c.schedule)] - c.schedule.extra_cycles for c in cands]
     for i in sorted(range(len(cands)), key=lambda j: (bounds[j], j)):
         c = cands[i]
         if best is not None and bounds[i] > costs[best][0]:
@@ -129,7 +133,7 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
             if best is not None and bounds[i] > costs[best][0]:
                 continue
         if ideal:
-            cyc = schedule_cycles(c.schedule)
+            cyc = ideal_cycles[id(c.schedule)]
         elif len(cands) == 1:
             cyc = bounds[i]          # the only candidate: no need to run it alone
         else:
