@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -70,3 +71,24 @@ def test_no_mapping_fits_names_the_same_layer_with_workers():
         msgs.append(str(exc.value))
     assert msgs[0] == msgs[1]
     assert "layer 'conv1'" in msgs[0]
+
+
+def test_mappings_cross_processes_compact_and_come_back_equal():
+    from ewssim.config import preset
+    from ewssim.engine import sim
+    from ewssim.engine.workers import _Narrow, compact, expand
+    from ewssim.workload.layers import Layer
+
+    arch = preset("ews").replace({"array.rows": 8, "array.cols": 8})
+    m = sim.plan(Layer("c", "conv", 12, 12, 40, 24, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1),
+                 arch)
+    small = compact(m)
+    assert isinstance(small.schedule.release, _Narrow)              # -1 .. a few hundred
+    assert small.schedule.release.a.dtype == np.int16
+    assert isinstance(small.blocks.w_kind, _Narrow) and small.blocks.w_kind.a.dtype == np.int8
+    back = expand(small)
+    assert sim._equal(back, m)                                      # values and dtypes
+    big = np.array([0, 2**40], np.int64)                            # needs all 64 bits
+    assert compact(big) is big
+    assert sim._equal(expand(compact([np.array([-129, 5], np.int64)])),
+                      [np.array([-129, 5], np.int64)])

@@ -21,6 +21,7 @@ from . import reproduce as _reproduce
 from . import run as _run
 from . import sweep as _sweep
 from . import workload as _workload
+from .process import tune_allocator
 
 _GROUPS = [_workload, _compress, _run, _report, _reproduce, _area, _compare, _sweep]
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_allocator()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

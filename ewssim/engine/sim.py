@@ -35,7 +35,7 @@ from ewssim.dataflow.base import LayerContext, Traffic
 from ewssim.dataflow.blocks import MappingInvalid, attach_blocks
 from ewssim.engine.lifetimes import plan_graph
 from ewssim.engine.stalls import CAUSES, attribute
-from ewssim.engine.workers import TaskPool
+from ewssim.engine.workers import TaskPool, compact, expand
 from ewssim.errors import InputError
 from ewssim.hw.array import GatedArray, schedule_cycles
 from ewssim.hw.dram import ACT_READ, DramChannel
@@ -330,6 +330,7 @@ def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, form
     todo = sorted(set(same), key=lambda i: (-(network.layers[i].weights
                                               + network.layers[i].macs // 64), i))
     mappings: list[Mapping | None] = [None] * n
+    sendable: list = [None] * n            # the same, as a worker takes them
     waiting = {k: set(seg) for k, seg in enumerate(segments)}   # layers still unplanned
     of_segment = {i: k for k, seg in enumerate(segments) for i in seg}
     copies: dict[int, list[int]] = {}                           # planned layer -> its copies
@@ -337,36 +338,41 @@ def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, form
         copies.setdefault(i, []).append(li)
     runs: dict[int, list] = {}
     done = 0
-    with TaskPool(jobs, (hw, flow, args)) as pool:
+    parallel = TaskPool.can_fork(jobs)
+    with TaskPool(jobs, (hw, flow, args, parallel)) as pool:
         for i in todo:
             pool.submit(("plan", i), _plan_task, i)
         for (kind, x), res in pool.finished():
             if kind == "seg":
                 runs[x] = res
                 continue
+            # from a worker: compact (sent on to the segment's worker as it came)
+            packed, res = res, expand(res) if parallel else res
             for li in copies[x]:
-                mappings[li] = res if li == x else \
-                    dataclasses.replace(res, layer=network.layers[li], notes=list(res.notes))
+                mappings[li], sendable[li] = (res, packed) if li == x else (
+                    dataclasses.replace(m, layer=network.layers[li], notes=list(m.notes))
+                    for m in (res, packed))
                 k = of_segment.get(li)
                 if k is not None:
                     waiting[k].discard(li)
                     if not waiting[k] and not hw.memory.ideal:
                         pool.submit(("seg", k), _segment_task,
-                                    [mappings[j] for j in segments[k]])
+                                    [sendable[j] for j in segments[k]])
             if progress:
                 done += len(copies[x])
                 progress(done, n, network.layers[x].name)
     return mappings, runs
 
 
-def _plan_task(state, i: int) -> Mapping:
-    hw, flow, args = state
+def _plan_task(state, i: int):
+    hw, flow, args, parallel = state
     layer, fmt, ctx, pin = args[i]
-    return plan_layer(layer, hw, flow, fmt, ctx, pin)
+    m = plan_layer(layer, hw, flow, fmt, ctx, pin)
+    return compact(m) if parallel else m
 
 
-def _segment_task(state, ms: list[Mapping]):
-    return _run(ms, state[0])
+def _segment_task(state, ms: list):
+    return _run(expand(ms) if state[3] else ms, state[0])
 
 
 def _segment(idx: list[int], mappings: list[Mapping], hw: Hardware,
