@@ -36,13 +36,28 @@ def test_release_now_fires_at_once_and_later_fires_at_its_cycle():
     buf.release(0, 4)                             # delay 0: freed before any simpy step
     assert buf.slot_is_free(1) and buf.released_at[0] == 4
     waiting = buf.slot_free_event(2)              # asked for before block 1 is released
-    buf.release(1, 5)                             # delay 1: freed at cycle 5, not now
-    assert not buf.slot_is_free(2) and buf.released_at[1] == -1 and not waiting.triggered
-    env.run(until=5)
-    assert not buf.slot_is_free(2) and not waiting.triggered
+    assert buf.released_at[1] == -1 and not waiting.triggered
+    buf.release(1, 5)                             # delay 1: known now, free at cycle 5
+    assert not buf.slot_is_free(2) and buf.released_at[1] == 5 and not waiting.processed
+    env.run(until=4.5)
+    assert not buf.slot_is_free(2) and not waiting.processed
+    env.run(until=5)                              # cycle 5 reached, its events not yet run
+    assert buf.slot_is_free(2) and not waiting.processed
     env.run(until=6)
-    assert buf.slot_is_free(2) and buf.released_at[1] == 5 and waiting.triggered
+    assert buf.slot_is_free(2) and waiting.processed
     assert buf.slot_free_at(2) == 5
+    assert buf.slot_free_event(2) is waiting      # one event per slot wait
+
+
+def test_slot_known_in_advance_frees_at_its_cycle():
+    env = simpy.Environment()
+    buf = L1Buffer(env, "act", 1, 3)
+    buf.release(0, 7)                             # known at cycle 0, free at 7
+    ev = buf.slot_free_event(1)                   # asked for after the release is known
+    seen = []
+    ev.callbacks.append(lambda _e: seen.append(env.now))
+    env.run()
+    assert seen == [7] and buf.slot_is_free(1)
 
 
 def test_ready_event_waits_for_the_fill_and_is_made_only_when_asked():

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
+from ewssim.hw.l1 import succeed_at
+
 #: the shortest run of plain tiles worth a fast-forward attempt
 _MIN_JUMP = 4
 
@@ -470,9 +472,4 @@ class GatedArray:
 
     def complete(self, ob: int, when: int) -> None:
         """Output block ``ob``'s last result leaves the array at ``when``."""
-        ev = self.out_complete[ob]
-        delay = when - int(self.env.now)
-        if delay <= 0:
-            ev.succeed()
-        else:
-            self.env.timeout(delay).callbacks.append(lambda _e: ev.succeed())
+        succeed_at(self.out_complete[ob], when)

@@ -61,8 +61,11 @@ class L1Buffer:
         return ev
 
     def slot_is_free(self, b: int) -> bool:
-        """Block ``b`` may be written: its slot's previous block has been released."""
-        return b < self.halves or self.released_at[b - self.halves] >= 0
+        """Block ``b`` may be written now: its slot's previous block has been released."""
+        if b < self.halves:
+            return True
+        r = self.released_at[b - self.halves]
+        return 0 <= r <= self.env.now
 
     def slot_free_event(self, b: int) -> simpy.Event:
         """An event that succeeds when block ``b``'s slot is free."""
@@ -70,8 +73,10 @@ class L1Buffer:
         ev = self._on_release.get(p)
         if ev is None:
             ev = self._on_release[p] = simpy.Event(self.env)
-            if p < 0 or self.released_at[p] >= 0:
+            if p < 0:
                 ev.succeed()
+            elif self.released_at[p] >= 0:
+                succeed_at(ev, self.released_at[p])
         return ev
 
     def slot_free_at(self, b: int) -> int:
@@ -84,17 +89,26 @@ class L1Buffer:
             ev.succeed()
 
     def release(self, b: int, when: int) -> None:
-        """Free block ``b``'s slot at cycle ``when`` (>= now)."""
-        def fire(_e=None):
-            self.released_at[b] = when
-            ev = self._on_release.get(b)
-            if ev is not None:
-                ev.succeed()
-        delay = when - int(self.env.now)
-        if delay <= 0:
-            fire()
-        else:
-            self.env.timeout(delay).callbacks.append(fire)
+        """Free block ``b``'s slot at cycle ``when`` (>= now).  The cycle is known from now
+        on (``released_at``); the slot counts as free from ``when``."""
+        self.released_at[b] = when
+        ev = self._on_release.get(b)
+        if ev is not None:
+            succeed_at(ev, when)
+
+
+def succeed_at(ev: simpy.Event, when: int) -> None:
+    """Make the pending event ``ev`` succeed at cycle ``when`` (now, if that has passed): one
+    scheduled event, as simpy's own ``Timeout`` is, not a timeout that then triggers it.  Its
+    ``processed`` says whether it has happened (``triggered`` is true from now on)."""
+    env = ev.env
+    delay = when - int(env.now)
+    if delay <= 0:
+        ev.succeed()
+        return
+    ev._ok = True
+    ev._value = None
+    env.schedule(ev, simpy.events.NORMAL, delay)
 
 
 def fill_process(env, buf: L1Buffer, blocks, l2_port, dram, *, in_l2, deps, priority,
@@ -127,7 +141,7 @@ def drain_process(env, buf: L1Buffer, blocks, l2_port, dram, *, complete, layer_
     when the layer's last block has reached its destination."""
     for b, (nbytes, dest, layer, last) in enumerate(blocks):
         st = buf.stages[b]
-        if not complete[b].triggered:
+        if not complete[b].processed:
             yield complete[b]
         st["complete"] = int(env.now)
         grant, end = yield l2_port.transfer(nbytes, DRAIN)
