@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from ewssim.hw.l1 import succeed_at
+from ewssim.hw.port import succeed_at
 
 #: the shortest run of plain tiles worth a fast-forward attempt
 _MIN_JUMP = 4

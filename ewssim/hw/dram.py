@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import simpy
 
-from ewssim.hw.port import Port
+from ewssim.hw.port import Port, succeed_at
 
 #: arbitration priorities on the channel (lower first among same-cycle requests)
 WRITE, ACT_READ, WEIGHT_READ = 0, 1, 2
@@ -42,14 +42,12 @@ class DramChannel(Port):
     def stream(self, nbytes: int, priority: int, arrived: simpy.Event):
         """simpy process for a DMA that keeps one read in flight: returns ``(end, arrival)``
         when the read's transfer ends (the DMA may then issue its next read) and succeeds
-        ``arrived`` when the data arrive, ``latency`` cycles later."""
+        ``arrived`` when the data arrive, ``latency`` cycles later (``arrived.processed``
+        says whether they have)."""
         moved = self.burst_bytes(nbytes)
         self.read_bytes += moved
         _grant, end = yield self.transfer(moved, priority)
-        if self.latency:
-            self.env.timeout(self.latency).callbacks.append(lambda _e: arrived.succeed())
-        else:
-            arrived.succeed()
+        succeed_at(arrived, end + self.latency)
         return end, end + self.latency
 
     def write(self, nbytes: int):

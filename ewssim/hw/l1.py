@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import simpy
 
+from ewssim.hw.port import succeed_at
+
 #: L2 port priorities among same-cycle requests (lower first)
 DRAIN, ACT_FILL, WEIGHT_FILL = 0, 1, 2
 
@@ -97,20 +99,6 @@ class L1Buffer:
             succeed_at(ev, when)
 
 
-def succeed_at(ev: simpy.Event, when: int) -> None:
-    """Make the pending event ``ev`` succeed at cycle ``when`` (now, if that has passed): one
-    scheduled event, as simpy's own ``Timeout`` is, not a timeout that then triggers it.  Its
-    ``processed`` says whether it has happened (``triggered`` is true from now on)."""
-    env = ev.env
-    delay = when - int(env.now)
-    if delay <= 0:
-        ev.succeed()
-        return
-    ev._ok = True
-    ev._value = None
-    env.schedule(ev, simpy.events.NORMAL, delay)
-
-
 def fill_process(env, buf: L1Buffer, blocks, l2_port, dram, *, in_l2, deps, priority,
                  dram_priority):
     """DMA of an activation or weight buffer.  ``blocks``: per block ``(bytes, src,
@@ -121,7 +109,7 @@ def fill_process(env, buf: L1Buffer, blocks, l2_port, dram, *, in_l2, deps, prio
         dep = deps[layer]
         if dep is not None and not dep.triggered:
             yield dep
-        if in_l2[b] is not None and not in_l2[b].triggered:
+        if in_l2[b] is not None and not in_l2[b].processed:
             yield in_l2[b]
         if not buf.slot_is_free(b):
             yield buf.slot_free_event(b)

@@ -82,3 +82,17 @@ class Port:
         done._value = (now, end)
         self.env.schedule(done, simpy.events.NORMAL, end - now)
         self._arm()
+
+
+def succeed_at(ev: simpy.Event, when: int) -> None:
+    """Make the pending event ``ev`` succeed at cycle ``when`` (now, if that has passed): one
+    scheduled event, as simpy's own ``Timeout`` is, not a timeout that then triggers it.  Its
+    ``processed`` says whether it has happened (``triggered`` is true from now on)."""
+    env = ev.env
+    delay = when - int(env.now)
+    if delay <= 0:
+        ev.succeed()
+        return
+    ev._ok = True
+    ev._value = None
+    env.schedule(ev, simpy.events.NORMAL, delay)
