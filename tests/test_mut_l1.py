@@ -21,11 +21,11 @@ def test_buffer_starts_empty_and_slots_cycle_through_halves():
     assert buf.slot_is_free(0) and buf.slot_is_free(1)
     assert not buf.slot_is_free(2) and not buf.slot_is_free(3)
     assert buf.slot_free_event(1).triggered and not buf.slot_free_event(2).triggered
-    assert buf.slot_free_at(0) == 0 and buf.slot_free_at(1) == 0
-    assert buf.slot_free_at(2) == -1              # block 0 not released yet
-    buf.release(0, 0)
+    buf.release(0, 0)                             # released at cycle 0: free at once
     buf.release(1, 0)
-    assert buf.slot_free_at(2) == 0 and buf.slot_free_at(3) == 0
+    assert buf.released_at[:2] == [0, 0] and buf.slot_is_free(2) and buf.slot_is_free(3)
+    assert buf.slot_free_event(2).triggered       # its waiter wakes at cycle 0
+    assert buf.slot_free_event(3).triggered       # asked for after the release
     assert (DRAIN, ACT_FILL, WEIGHT_FILL) == (0, 1, 2)
 
 
@@ -45,7 +45,6 @@ def test_release_now_fires_at_once_and_later_fires_at_its_cycle():
     assert buf.slot_is_free(2) and not waiting.processed
     env.run(until=6)
     assert buf.slot_is_free(2) and waiting.processed
-    assert buf.slot_free_at(2) == 5
     assert buf.slot_free_event(2) is waiting      # one event per slot wait
 
 
@@ -63,15 +62,15 @@ def test_slot_known_in_advance_frees_at_its_cycle():
 def test_ready_event_waits_for_the_fill_and_is_made_only_when_asked():
     env = simpy.Environment()
     buf = L1Buffer(env, "weight", 2, 3)
+    buf.mark_ready(2)                             # filled at cycle 0, nobody waiting
+    assert buf.ready_at[2] == 0 and buf.ready_event(2).triggered
     ev = buf.ready_event(1)
-    assert not ev.triggered and not buf.is_ready(1)
+    assert not ev.triggered and buf.ready_at[1] == -1
     assert buf.ready_event(1) is ev               # one event per block
     env.run(until=3)
     buf.mark_ready(1)
-    assert ev.triggered and buf.is_ready(1) and buf.ready_at[1] == 3
-    buf.mark_ready(0)                             # nobody waited: no event was made
-    assert buf.is_ready(0) and buf.ready_event(0).triggered
-    assert not buf.is_ready(2)
+    assert ev.triggered and buf.ready_at[1] == 3
+    assert not buf.ready_event(0).triggered and buf.ready_at[0] == -1
 
 
 def _fill(blocks, *, halves=1, rival=None, priority=ACT_FILL):

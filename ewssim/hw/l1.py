@@ -49,10 +49,6 @@ class L1Buffer:
         #: per block: stage name -> cycle (docs: stall attribution)
         self.stages: list[dict[str, int]] = [{} for _ in range(n)]
 
-    def is_ready(self, b: int) -> bool:
-        """Block ``b``'s data are in L1 (its fill has ended)."""
-        return self.ready_at[b] >= 0
-
     def ready_event(self, b: int) -> simpy.Event:
         """An event that succeeds when block ``b``'s fill ends (pending until then)."""
         ev = self._on_ready.get(b)
@@ -80,9 +76,6 @@ class L1Buffer:
             elif self.released_at[p] >= 0:
                 succeed_at(ev, self.released_at[p])
         return ev
-
-    def slot_free_at(self, b: int) -> int:
-        return self.released_at[b - self.halves] if b >= self.halves else 0
 
     def mark_ready(self, b: int) -> None:
         self.ready_at[b] = int(self.env.now)
