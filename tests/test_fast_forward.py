@@ -62,6 +62,17 @@ def test_schedule_times_fast_forward_is_exact(rows, cols, taps, chunk, wrf, db, 
     assert starts.tolist() == want
 
 
+def _same_without_jumps(fast, run, monkeypatch) -> None:
+    """``run()`` again with the fast-forward switched off gives ``fast`` exactly."""
+    monkeypatch.setattr(array, "_MIN_JUMP", 10**12)
+    slow = run()
+    assert sum(r.fast_forwarded for r in slow) == 0
+    for a, b in zip(fast, slow, strict=True):
+        assert (a.total_cycles, a.stall_cycles, a.stalls) == \
+            (b.total_cycles, b.stall_cycles, b.stalls)
+        assert a.mapping.name == b.mapping.name
+
+
 NETS = [
     Network("deep", (Layer("fc1", "linear", 1, 16, 256, 32), Layer("fc2", "linear", 1, 16,
                                                                    32, 32))),
@@ -90,13 +101,7 @@ def test_engine_fast_forward_is_exact(net, name, over, monkeypatch):
         return sim.simulate(net, resolve(arch), flow=dataflow_of(arch), formats=formats)
     fast = run()
     assert sum(r.fast_forwarded for r in fast) > 0
-    monkeypatch.setattr(array, "_MIN_JUMP", 10**12)
-    slow = run()
-    assert sum(r.fast_forwarded for r in slow) == 0
-    for a, b in zip(fast, slow, strict=True):
-        assert (a.total_cycles, a.stall_cycles, a.stalls) == \
-            (b.total_cycles, b.stall_cycles, b.stalls)
-        assert a.mapping.name == b.mapping.name
+    _same_without_jumps(fast, run, monkeypatch)
     assert np.array_equal(array.schedule_times(fast[0].mapping.schedule)[0],
                           np.asarray(_naive_times(fast[0].mapping.schedule)[0]))
 
@@ -131,9 +136,4 @@ def test_steady_state_recognised_across_block_boundaries(name, over, crossed, mo
     # a window crossed a block boundary, or (DRAM-bound: every new block arrives late) was
     # asked to and refused
     assert quiet and any(quiet) == crossed
-    monkeypatch.setattr(array, "_MIN_JUMP", 10**12)
-    slow = run()
-    assert sum(r.fast_forwarded for r in slow) == 0
-    for a, b in zip(fast, slow, strict=True):
-        assert (a.total_cycles, a.stall_cycles, a.stalls) == \
-            (b.total_cycles, b.stall_cycles, b.stalls)
+    _same_without_jumps(fast, run, monkeypatch)

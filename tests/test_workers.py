@@ -92,3 +92,15 @@ def test_mappings_cross_processes_compact_and_come_back_equal():
     assert compact(big) is big
     assert sim._equal(expand(compact([np.array([-129, 5], np.int64)])),
                       [np.array([-129, 5], np.int64)])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_run_jobs_must_be_a_positive_integer(value, capsys):
+    from ewssim.cli import main
+
+    with pytest.raises(SystemExit) as exc:       # argparse's own exit, status 2
+        main(["run", "--arch", "ews", "--workload", "tiny", "--jobs", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ewssim run: error: argument --jobs: invalid jobs '{value}' "
+                   "(an integer >= 1)"]

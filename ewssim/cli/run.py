@@ -92,28 +92,23 @@ def register(sub) -> None:
     lst.set_defaults(func=lambda a: print("\n".join(_config.preset_names())) or 0)
 
 
-def _batch(text: str) -> int:
-    import argparse
+def _at_least_one(what: str):
+    """An argparse type: an integer >= 1, else one line naming ``what``."""
+    def parse(text: str) -> int:
+        import argparse
 
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"invalid batch {text!r} (an integer >= 1)")
-    return n
+        try:
+            n = int(text)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r} (an integer >= 1)")
+        return n
+    return parse
 
 
-def _jobs(text: str) -> int:
-    import argparse
-
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"invalid jobs {text!r} (an integer >= 1)")
-    return n
+_batch = _at_least_one("batch")
+_jobs = _at_least_one("jobs")
 
 
 def _weight_source(text: str) -> str:
