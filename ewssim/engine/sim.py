@@ -78,8 +78,7 @@ def activation_residency(network: Network, hw: Hardware) -> list[LayerContext]:
 # ----------------------------------------------------------------------------- planning
 
 def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | None,
-               ctx: LayerContext, pin: str | None = None,
-               cache: dict | None = None) -> Mapping:
+               ctx: LayerContext, pin: str | None = None) -> Mapping:
     """The mapping the engine runs for ``layer``: every valid candidate of the dataflow is run
     through the engine (this layer alone, with its activations where the network puts them)
     and the one with the fewest cycles is kept; ties: fewer DRAM + L2 bytes, then the
@@ -88,13 +87,8 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
     Candidates are run in the order of a lower bound of their cycles (their closed-form
     compute, their DRAM bytes over the channel, their L2 bytes over the port: no run can be
     shorter) and a candidate whose bound exceeds the best run so far is not run: the choice is
-    the exhaustive one.  ``cache``: layers identical but for their name share the choice."""
-    key = None
-    if cache is not None:
-        key = _plan_key(layer, fmt, ctx, pin)
-        hit = cache.get(key)
-        if hit is not None:
-            return dataclasses.replace(hit, layer=layer, notes=list(hit.notes))
+    the exhaustive one.  (In a network, layers identical but for their name share one plan:
+    :func:`_plan_and_run`.)"""
     lhw = hw.layer(fmt.format if fmt else None, ctx.act_density)
     wbytes = lhw.weight_bytes(layer, fmt.total_bytes if fmt else None)
     header = fmt.codebook_bytes if fmt is not None else 0
@@ -154,8 +148,6 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
         chosen.notes.insert(0, _why(chosen, [c for c, _ in shown], [k for _, k in shown]))
     if fmt is not None and fmt.note:
         chosen.notes.insert(0, fmt.note)
-    if cache is not None:
-        cache[key] = chosen
     return chosen
 
 
