@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 from ewssim.api import (  # noqa: E402
     COLUMN_UNITS,
+    Reuse,
     RunResult,
     compress,
     load_arch,
@@ -31,7 +32,8 @@ from ewssim.errors import EwssimError, InputError  # noqa: E402
 from ewssim.sweep import run_sweep as sweep  # noqa: E402
 
 __all__ = [
-    "COLUMN_UNITS", "ArchConfig", "EwssimError", "InputError", "RunResult", "__version__",
+    "COLUMN_UNITS", "ArchConfig", "EwssimError", "InputError", "Reuse", "RunResult",
+    "__version__",
     "compare", "compress", "load_arch", "load_workload", "preset", "preset_names", "resolve",
     "simulate", "stall_causes", "sweep",
 ]

@@ -41,6 +41,7 @@ from ewssim.dataflow import TRAFFIC_FIELDS, Hardware, dataflow_of, resolve
 from ewssim.dataflow.base import TRAFFIC_UNITS
 from ewssim.energy import EFFICIENCY_COLUMNS, ENERGY_COLUMNS, EnergyModel
 from ewssim.engine.lifetimes import plan_graph
+from ewssim.engine.reuse import Reuse
 from ewssim.engine.sim import LayerResult, Progress
 from ewssim.engine.sim import simulate as _simulate
 from ewssim.engine.stalls import CAUSES as STALL_CAUSES
@@ -441,7 +442,8 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
              compressed: str | Path | None = None, weights: str = "analytic",
              tech: str | Path | TechTable | None = None,
              mapping: str | dict[str, str] | None = None,
-             batch: int | None = None, jobs: int = 1) -> RunResult:
+             batch: int | None = None, jobs: int = 1, reuse: Reuse | None = None
+             ) -> RunResult:
     """Simulate ``workload`` on ``arch`` (checked again, whatever made it).  A compressed
     architecture takes its per-layer weight formats from ``formats``, else from
     :func:`weight_formats` (``compressed`` / ``weights``).  Energy and area are priced
@@ -451,7 +453,10 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
     which was chosen and why.  ``batch`` runs the network on that many inputs
     (:meth:`~ewssim.workload.layers.Network.with_batch`).  ``jobs`` > 1 plans the layers and
     runs the segments in that many worker processes (same results;
-    :mod:`ewssim.engine.workers`)."""
+    :mod:`ewssim.engine.workers`).  ``reuse``: a :class:`~ewssim.engine.reuse.Reuse` shared by
+    calls that differ only in the L2 size (e.g. an L2 sweep, largest first): each uses the
+    layer plans and runs of the earlier ones where its L2 does not change them (same
+    results)."""
     a = load_arch(arch, array=array, overrides=overrides)
     net = load_workload(workload)
     if batch is not None:
@@ -463,7 +468,7 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
     t = load_tech(tech)
     em = EnergyModel(hw, t)  # built first: a bad table fails before the engine runs
     results = _simulate(net, hw, progress=progress, formats=formats, flow=dataflow_of(a),
-                        mapping=mapping, jobs=jobs)
+                        mapping=mapping, jobs=jobs, reuse=reuse)
     df = pd.DataFrame([_row(r, hw, em) for r in results])
     return RunResult(arch=a, network=net, layers=df, results=results, tech=t, weights=how,
                      hardware=hw)

@@ -574,40 +574,52 @@ def test_weight_blocks_of_no_actions():
     assert len(w) == 0 and pass_id.tolist() == [] and first_use.tolist() == []
 
 
+def _pieces(w, nb, pid, fu, stage, span=None):
+    return B._weight_pieces(w, nb, pid, fu, stage, B.L2Span() if span is None else span)
+
+
 def test_weight_pieces():
     # one pass of four actions (sets A, B, A, B; 3 and 5 B) in two blocks
     w = B._stream([0, 2], [1, 3], [8, 8], 4)
     nbytes = np.array([3, 5, 3, 5])
     pass_id = np.zeros(4, np.int64)
     first_use = np.array([True, True, False, False])
-    pieces, free_at = B._weight_pieces(w, nbytes, pass_id, first_use, 8)
+    pieces, free_at = _pieces(w, nbytes, pass_id, first_use, 8)
     # the distinct 8 B fit the 8 B staging share: the first block brings them, both leave
     # with the last
     assert pieces.tolist() == [8, 0] and free_at.tolist() == [1, 1]
-    pieces, free_at = B._weight_pieces(w, nbytes, pass_id, first_use, 7)
+    pieces, free_at = _pieces(w, nbytes, pass_id, first_use, 7)
     assert pieces.tolist() == [8, 8] and free_at.tolist() == [0, 1]
     # every action distinct: fetched whole
-    pieces, free_at = B._weight_pieces(w, nbytes, pass_id, np.ones(4, bool), 100)
+    pieces, free_at = _pieces(w, nbytes, pass_id, np.ones(4, bool), 100)
     assert pieces.tolist() == [8, 8] and free_at.tolist() == [0, 1]
     # one block: nothing to share
     w1 = B._stream([0], [3], [16], 4)
-    pieces, free_at = B._weight_pieces(w1, nbytes, pass_id, first_use, 100)
+    pieces, free_at = _pieces(w1, nbytes, pass_id, first_use, 100)
     assert pieces.tolist() == [16] and free_at.tolist() == [0]
     # the last block runs into the next pass and brings its first 4 B too: 12 B > 10 B
     w2 = B._stream([0, 2], [1, 4], [8, 12], 5)
     nb2 = np.array([3, 5, 3, 5, 4])
     pid2 = np.array([0, 0, 0, 0, 1])
     fu2 = np.array([True, True, False, False, True])
-    pieces, free_at = B._weight_pieces(w2, nb2, pid2, fu2, 10)
+    span = B.L2Span()
+    pieces, free_at = _pieces(w2, nb2, pid2, fu2, 10, span)
     assert pieces.tolist() == [8, 12] and free_at.tolist() == [0, 1]
-    pieces, free_at = B._weight_pieces(w2, nb2, pid2, fu2, 12)
+    # the same blocks for a staging share of 8 to 11 B: the pass's 8 B fit, the 12 B do not
+    assert (span.stage_lo, span.stage_hi, span.act_lo, span.act_hi) == (8, 11, 0, None)
+    span = B.L2Span()
+    pieces, free_at = _pieces(w2, nb2, pid2, fu2, 12, span)
     assert pieces.tolist() == [8, 4] and free_at.tolist() == [1, 1]
+    assert (span.stage_lo, span.stage_hi) == (12, None)
+    span = B.L2Span()
+    _pieces(w, nbytes, pass_id, first_use, 7, span)
+    assert (span.stage_lo, span.stage_hi) == (0, 7)
     # second pass's own blocks: pass 1 with two blocks after pass 0's single block
     w3 = B._stream([0, 1, 3], [0, 2, 4], [5, 8, 8], 5)
     nb3 = np.array([5, 3, 5, 3, 5])
     pid3 = np.array([0, 1, 1, 1, 1])
     fu3 = np.array([True, True, True, False, False])
-    pieces, free_at = B._weight_pieces(w3, nb3, pid3, fu3, 8)
+    pieces, free_at = _pieces(w3, nb3, pid3, fu3, 8)
     assert pieces.tolist() == [5, 8, 0] and free_at.tolist() == [0, 2, 2]
     # pass 1's first set X rides in block 0 (a block is counted with the pass it starts
     # in): pass 1's distinct weights (6 + 3 B) do not fit 8 B although its own blocks
@@ -616,9 +628,9 @@ def test_weight_pieces():
     nb4 = np.array([2, 6, 3, 6, 3])
     pid4 = np.array([0, 1, 1, 1, 1])
     fu4 = np.array([True, True, True, False, False])
-    pieces, free_at = B._weight_pieces(w4, nb4, pid4, fu4, 8)
+    pieces, free_at = _pieces(w4, nb4, pid4, fu4, 8)
     assert pieces.tolist() == [8, 9, 3] and free_at.tolist() == [0, 1, 2]
-    pieces, free_at = B._weight_pieces(w4, nb4, pid4, fu4, 9)
+    pieces, free_at = _pieces(w4, nb4, pid4, fu4, 9)
     assert pieces.tolist() == [8, 3, 0] and free_at.tolist() == [0, 2, 2]
     # pass 0 shares its weights (8 B); the action after its last block is pass 1's first
     # use and is not counted with pass 0
@@ -626,7 +638,7 @@ def test_weight_pieces():
     nb5 = np.array([3, 5, 3, 5, 4])
     pid5 = np.array([0, 0, 0, 0, 1])
     fu5 = np.array([True, True, False, False, True])
-    pieces, free_at = B._weight_pieces(w5, nb5, pid5, fu5, 8)
+    pieces, free_at = _pieces(w5, nb5, pid5, fu5, 8)
     assert pieces.tolist() == [8, 0, 4] and free_at.tolist() == [1, 1, 2]
     # pass 0's last block brings pass 1's first set: 12 B, over 8 B, fetched whole; pass 1
     # (C, D, C, D; 4 B each) still shares
@@ -634,10 +646,10 @@ def test_weight_pieces():
     nb6 = np.array([3, 5, 3, 5, 4, 4, 4, 4])
     pid6 = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     fu6 = np.array([True, True, False, False, True, True, False, False])
-    pieces, free_at = B._weight_pieces(w6, nb6, pid6, fu6, 8)
+    pieces, free_at = _pieces(w6, nb6, pid6, fu6, 8)
     assert pieces.tolist() == [8, 12, 4, 0] and free_at.tolist() == [0, 1, 3, 3]
     empty = B._stream([], [], [], 0)
-    pieces, free_at = B._weight_pieces(empty, np.zeros(0, np.int64), np.zeros(0, np.int64),
+    pieces, free_at = _pieces(empty, np.zeros(0, np.int64), np.zeros(0, np.int64),
                                        np.zeros(0, bool), 8)
     assert pieces.tolist() == [] and free_at.tolist() == []
 

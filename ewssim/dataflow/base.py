@@ -59,6 +59,9 @@ class Mapping:
     blocks: object = None
     #: free-form, human-readable notes (e.g. "depthwise: one column used per group")
     notes: list[str] = field(default_factory=list)
+    #: the L2 shares over which the engine's choice of this mapping holds (every candidate
+    #: it built and ran; :class:`~ewssim.hw.l2.L2Span`); None: not chosen by the engine
+    l2_span: object = field(default=None, compare=False)
 
 
 class Dataflow(ABC):

@@ -33,7 +33,7 @@ activation: from L2 when the input is kept there).  Outputs stay in L2 or go to 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +41,7 @@ from ewssim.dataflow.base import LayerContext, TileSchedule
 from ewssim.dataflow.tiling import block_groups, stream_pixels
 from ewssim.dataflow.traffic import valid_taps
 from ewssim.hw.hardware import LayerHardware, ceil_div
+from ewssim.hw.l2 import L2Span
 from ewssim.workload.layers import Layer
 
 #: kinds of weight-path actions
@@ -81,6 +82,8 @@ class LayerBlocks:
     out_buf: np.ndarray        # per block: bytes it occupies in the L1 output buffer
     out_dest: str              # "l2" | "dram"
     crf_bytes: int = 0         # codewords written into the CRF (initial fill and reloads)
+    #: the L2 shares these blocks hold for (staged input, kept passes); not compared
+    l2_span: L2Span = field(default_factory=L2Span, compare=False)
 
     @property
     def act_tile_block(self) -> np.ndarray:
@@ -435,7 +438,7 @@ def _weight_blocks(s: TileSchedule, lhw: LayerHardware, kinds, tiles, nbytes, da
 
 
 def _weight_pieces(w: StreamBlocks, nbytes: np.ndarray, pass_id: np.ndarray,
-                   first_use: np.ndarray, stage: int):
+                   first_use: np.ndarray, stage: int, span: L2Span):
     """Bytes each weight block brings into L2 first, and which block's L1 fill lets them
     leave the L2 staging ring.  A pass (group pack x output fold) whose blocks read some
     weights more than once (a pixel-chunked order reloading its WRFs), and whose distinct
@@ -444,7 +447,7 @@ def _weight_pieces(w: StreamBlocks, nbytes: np.ndarray, pass_id: np.ndarray,
     all of them leave with the pass's last block.  Otherwise every block is fetched from DRAM
     whole and leaves with its own fill.  (What the blocks of a pass stage -- the last one may
     run into the next pass and bring its first weights -- must fit the ring together: they
-    all leave with the last.)"""
+    all leave with the last.)  Each comparison with ``stage`` is recorded in ``span``."""
     nb = len(w)
     pieces = w.nbytes.copy()
     free_at = np.arange(nb, dtype=np.int64)
@@ -458,11 +461,12 @@ def _weight_pieces(w: StreamBlocks, nbytes: np.ndarray, pass_id: np.ndarray,
     bstarts = _run_starts(bpass).tolist() + [nb]
     for f, la1 in zip(bstarts[:-1], bstarts[1:], strict=False):
         p = int(bpass[f])
-        if la1 - 1 == f or distinct[p] == actions[p] or dbytes[p] > stage:
+        if (la1 - 1 == f or distinct[p] == actions[p]
+                or not span.stage_fits(int(dbytes[p]), stage)):
             continue
         a0, a1 = int(w.first[f]), int(w.last[la1 - 1])
         firsts = a0 + np.flatnonzero(first_use[a0:a1 + 1])
-        if nbytes[firsts].sum() > stage:
+        if not span.stage_fits(int(nbytes[firsts].sum()), stage):
             continue          # with a block that runs into the next pass, they do not fit
         pieces[f:la1] = 0
         np.add.at(pieces, w.of[firsts], nbytes[firsts])
@@ -504,9 +508,10 @@ def layer_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, ctx: LayerCo
     bits = hw.data.act_bits
     in_bytes = layer.input_bytes(bits)
     out_bytes = layer.output_bytes(bits)
+    span = L2Span()
     if ctx.input_on_chip:
         src = "l2"
-    elif in_bytes + (out_bytes if ctx.output_on_chip else 0) <= a2:
+    elif span.act_fits(in_bytes + (out_bytes if ctx.output_on_chip else 0), a2):
         src = "staged"
     else:
         src = "stream"
@@ -514,7 +519,8 @@ def layer_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, ctx: LayerCo
         np.zeros(len(act), np.int64)
     kinds, tiles, nbytes, cycles, data, written = _weight_actions(s, layer, lhw, header_bytes)
     w, pass_id, first_use = _weight_blocks(s, lhw, kinds, tiles, nbytes, data)
-    w_piece, w_free_at = _weight_pieces(w, nbytes, pass_id, first_use, hw.l2_stage_bytes)
+    w_piece, w_free_at = _weight_pieces(w, nbytes, pass_id, first_use, hw.l2_stage_bytes,
+                                        span)
     out, occ = _out_blocks(s, lhw, psums_in_prf)
     w_src = "l2" if layer.operand_from_previous and ctx.input_on_chip else "dram"
     group_bytes = lhw.format.k * lhw.format.d if lhw.decoder else 0
@@ -523,7 +529,7 @@ def layer_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, ctx: LayerCo
                        w_free_at=w_free_at, w_kind=kinds, w_tile=tiles, w_cycles=cycles,
                        w_src=w_src, out=out,
                        out_buf=occ, out_dest="l2" if ctx.output_on_chip else "dram",
-                       crf_bytes=crf_bytes)
+                       crf_bytes=crf_bytes, l2_span=span)
 
 
 def attach_blocks(m, ctx: LayerContext, header_bytes: int) -> None:

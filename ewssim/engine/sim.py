@@ -34,13 +34,14 @@ from ewssim.dataflow import Dataflow, Hardware, Mapping, dataflow_of, resolve
 from ewssim.dataflow.base import LayerContext, Traffic
 from ewssim.dataflow.blocks import MappingInvalid, attach_blocks
 from ewssim.engine.lifetimes import plan_graph
+from ewssim.engine.reuse import Reuse, on
 from ewssim.engine.stalls import CAUSES, attribute
 from ewssim.engine.workers import TaskPool, compact, expand
 from ewssim.errors import InputError
 from ewssim.hw.array import GatedArray, schedule_cycles
 from ewssim.hw.dram import ACT_READ, DramChannel
 from ewssim.hw.l1 import ACT_FILL, WEIGHT_FILL, L1Buffer, drain_process, fill_process
-from ewssim.hw.l2 import Ring, staged_input_process, weight_prefetch_process
+from ewssim.hw.l2 import L2Span, Ring, staged_input_process, weight_prefetch_process
 from ewssim.hw.port import Port, rational
 from ewssim.hw.vector import run_vector
 from ewssim.workload.layers import Layer, Network
@@ -104,6 +105,7 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
         cands = [cands[names.index(pin)]]
     costs: list = [None] * len(cands)
     ran: list = []                   # the candidates run so far (:func:`_run_once`)
+    spans: list[L2Span] = []         # what each candidate built and run found of L2
     best = None
     # no run can beat the mapping's compute alone (nor, once its blocks are known, the time
     # its DRAM and L2 bytes hold the channel and the port)
@@ -123,6 +125,7 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
                 why_not.append(f"{c.name}: {exc}")
                 costs[i] = "invalid"
                 continue
+            spans.append(c.blocks.l2_span)
             bounds[i] = max(bounds[i], _lower_bound(c, hw, bounds[i]))
             if best is not None and bounds[i] > costs[best][0]:
                 continue
@@ -131,7 +134,7 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
         elif len(cands) == 1:
             cyc = bounds[i]          # the only candidate: no need to run it alone
         else:
-            cyc = _run_once(c, hw, ran)
+            cyc = _run_once(c, hw, ran, spans)
         costs[i] = (cyc, _bytes_moved(c.traffic))
         if best is None or costs[i] < costs[best] or (costs[i] == costs[best] and i < best):
             best = i
@@ -140,6 +143,7 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
                          + "; ".join(why_not) + ")", field="memory",
                          allowed="larger L1 buffers")
     chosen = cands[best]
+    chosen.l2_span = L2Span().meet(*spans)
     if pin is not None:
         chosen.notes.insert(0, f"mapping {pin} (pinned)")
     else:
@@ -157,16 +161,18 @@ def _plan_key(layer: Layer, fmt: LayerFormat | None, ctx: LayerContext, pin: str
             fmt.bits if fmt else None, fmt.note if fmt else "", ctx, pin)
 
 
-def _run_once(c: Mapping, hw: Hardware, ran: list) -> int:
-    """Cycles of candidate ``c`` run alone.  Candidates that differ only in name (e.g. a whole
-    stream that is a single L1 block, and L1 blocks of the whole stream) are one simulation,
-    run once: ``ran`` holds ``(mapping, cycles)`` of the candidates run so far."""
+def _run_once(c: Mapping, hw: Hardware, ran: list, spans: list[L2Span]) -> int:
+    """Cycles of candidate ``c`` run alone (its run's :class:`L2Span` added to ``spans``).
+    Candidates that differ only in name (e.g. a whole stream that is a single L1 block, and
+    L1 blocks of the whole stream) are one simulation, run once: ``ran`` holds ``(mapping,
+    cycles)`` of the candidates run so far."""
     for cj, cyc in ran:
         if _same_simulation(c, cj):
             return cyc
-    cyc = _run([c], hw, causes=False)[0][0]
-    ran.append((c, cyc))
-    return cyc
+    rows, span = _run([c], hw, causes=False)
+    spans.append(span)
+    ran.append((c, rows[0][0]))
+    return rows[0][0]
 
 
 def _same_simulation(a: Mapping, b: Mapping) -> bool:
@@ -183,7 +189,7 @@ def _equal(x, y) -> bool:
         return x.shape == y.shape and x.dtype == y.dtype and bool(np.array_equal(x, y))
     if dataclasses.is_dataclass(x):
         return all(_equal(getattr(x, f.name), getattr(y, f.name))
-                   for f in dataclasses.fields(x))
+                   for f in dataclasses.fields(x) if f.compare)
     if isinstance(x, list | tuple):
         return len(x) == len(y) and all(_equal(u, v) for u, v in zip(x, y, strict=True))
     return x == y
@@ -229,7 +235,8 @@ def plan(layer: Layer, arch: ArchConfig, fmt: LayerFormat | None = None,
 def simulate(network: Network, arch: ArchConfig | Hardware, *,
              progress: Progress | None = None,
              formats: dict[str, LayerFormat] | None = None, flow: Dataflow | None = None,
-             mapping: str | dict[str, str] | None = None, jobs: int = 1) -> list:
+             mapping: str | dict[str, str] | None = None, jobs: int = 1,
+             reuse: Reuse | None = None) -> list:
     """Per-node results of ``network`` on ``arch``, in run order: a :class:`LayerResult` per
     array layer and a :class:`~ewssim.hw.vector.VectorResult` per vector operator (a network
     of layers only gives layer results).  ``formats`` gives each weighted layer's weight
@@ -241,7 +248,10 @@ def simulate(network: Network, arch: ArchConfig | Hardware, *,
     between them (:mod:`ewssim.hw.vector`).
 
     ``jobs`` > 1: layers are planned, and segments run, in that many worker processes
-    (:mod:`ewssim.engine.workers`); the results are the same."""
+    (:mod:`ewssim.engine.workers`); the results are the same.  ``reuse``
+    (:class:`~ewssim.engine.reuse.Reuse`): layer plans and segment runs of earlier calls on
+    the same hardware at another L2 size, used where the L2 size does not change them; the
+    results are the same."""
     if isinstance(arch, Hardware):
         hw = arch
         if flow is None:
@@ -249,7 +259,7 @@ def simulate(network: Network, arch: ArchConfig | Hardware, *,
     else:
         hw, flow = resolve(arch), dataflow_of(arch)
     with _no_cyclic_gc():
-        return _simulate(network, hw, flow, progress, formats, mapping, jobs)
+        return _simulate(network, hw, flow, progress, formats, mapping, jobs, reuse)
 
 
 @contextlib.contextmanager
@@ -271,7 +281,8 @@ def _no_cyclic_gc():
 
 
 def _simulate(network: Network, hw: Hardware, flow: Dataflow, progress: Progress | None,
-              formats: dict[str, LayerFormat] | None, mapping, jobs: int) -> list:
+              formats: dict[str, LayerFormat] | None, mapping, jobs: int,
+              reuse: Reuse | None = None) -> list:
     gp = plan_graph(network, hw)
     # the segments of array layers between vector operators, and the run order
     segments: list[list[int]] = [[]]
@@ -287,7 +298,7 @@ def _simulate(network: Network, hw: Hardware, flow: Dataflow, progress: Progress
         order.extend(("fused", v) for v in st.fused)
     segments = [seg for seg in segments if seg]
     mappings, runs = _plan_and_run(network, hw, flow, gp.contexts, formats, mapping, segments,
-                                   progress, jobs)
+                                   progress, jobs, reuse)
     layer_results: dict[int, LayerResult] = {}
     for k, idx in enumerate(segments):
         layer_results.update(zip(idx, _segment(idx, mappings, hw, runs.get(k)), strict=True))
@@ -303,19 +314,22 @@ def _simulate(network: Network, hw: Hardware, flow: Dataflow, progress: Progress
 
 
 def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, formats, mapping,
-                  segments: list[list[int]], progress: Progress | None, jobs: int
-                  ) -> tuple[list[Mapping], dict[int, list]]:
+                  segments: list[list[int]], progress: Progress | None, jobs: int,
+                  reuse: Reuse | None = None) -> tuple[list[Mapping], dict[int, list]]:
     """Every array layer's mapping (:func:`plan_layer`; identical layers are planned once) and
     every segment's :func:`_run` (none with ideal memory), each segment started as soon as its
-    layers are planned (:class:`~ewssim.engine.workers.TaskPool`)."""
+    layers are planned (:class:`~ewssim.engine.workers.TaskPool`).  ``reuse``: plans and runs
+    kept from earlier simulations of this hardware at another L2 size, used where they hold
+    (:mod:`ewssim.engine.reuse`), and this simulation's kept for later ones."""
     n = len(network.layers)
     args = []
     for i, layer in enumerate(network.layers):
         fmt = formats.get(layer.name) if formats else None
         pin = mapping.get(layer.name) if isinstance(mapping, dict) else mapping
         args.append((layer, fmt, contexts[i], pin))
+    keys = [_plan_key(*a) for a in args]
     first: dict = {}                       # plan key -> the first layer with it
-    same = [first.setdefault(_plan_key(*a), i) for i, a in enumerate(args)]
+    same = [first.setdefault(k, i) for i, k in enumerate(keys)]
     # the longest first balances the workers (a rough guess of a layer's tiles: its weights,
     # which one-pixel layers such as a classifier at batch 1 load one tile per pixel, and its
     # MACs); the order changes nothing else
@@ -323,6 +337,7 @@ def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, form
                                               + network.layers[i].macs // 64), i))
     mappings: list[Mapping | None] = [None] * n
     sendable: list = [None] * n            # the same, as a worker takes them
+    kept: list = [None] * n                # the plan ``reuse`` keeps for each layer
     waiting = {k: set(seg) for k, seg in enumerate(segments)}   # layers still unplanned
     of_segment = {i: k for k, seg in enumerate(segments) for i in seg}
     copies: dict[int, list[int]] = {}                           # planned layer -> its copies
@@ -331,28 +346,50 @@ def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, form
     runs: dict[int, list] = {}
     done = 0
     parallel = TaskPool.can_fork(jobs)
+    if reuse is not None:
+        reuse.bind(hw, flow)
+
+    def planned(x: int, res: Mapping, packed, base: Mapping) -> None:
+        nonlocal done
+        for li in copies[x]:
+            kept[li] = base
+            mappings[li], sendable[li] = (res, packed) if li == x else (
+                dataclasses.replace(m, layer=network.layers[li], notes=list(m.notes))
+                for m in (res, packed))
+            k = of_segment.get(li)
+            if k is not None:
+                waiting[k].discard(li)
+                if not waiting[k] and not hw.memory.ideal:
+                    plans = tuple(kept[j] for j in segments[k])
+                    rows = reuse.run(plans, hw) if reuse is not None else None
+                    if rows is not None:
+                        runs[k] = rows
+                    else:
+                        pool.submit(("seg", k), _segment_task,
+                                    [sendable[j] for j in segments[k]])
+        if progress:
+            done += len(copies[x])
+            progress(done, n, network.layers[x].name)
+
     with TaskPool(jobs, (hw, flow, args, parallel)) as pool:
         for i in todo:
-            pool.submit(("plan", i), _plan_task, i)
+            base = reuse.plan(keys[i], hw) if reuse is not None else None
+            if base is not None:
+                m = on(base, hw, network.layers[i])
+                planned(i, m, compact(m) if parallel else m, base)
+            else:
+                pool.submit(("plan", i), _plan_task, i)
         for (kind, x), res in pool.finished():
             if kind == "seg":
-                runs[x] = res
+                runs[x] = res[0]
+                if reuse is not None:
+                    reuse.keep_run(tuple(kept[j] for j in segments[x]), *res)
                 continue
             # from a worker: compact (sent on to the segment's worker as it came)
             packed, res = res, expand(res) if parallel else res
-            for li in copies[x]:
-                mappings[li], sendable[li] = (res, packed) if li == x else (
-                    dataclasses.replace(m, layer=network.layers[li], notes=list(m.notes))
-                    for m in (res, packed))
-                k = of_segment.get(li)
-                if k is not None:
-                    waiting[k].discard(li)
-                    if not waiting[k] and not hw.memory.ideal:
-                        pool.submit(("seg", k), _segment_task,
-                                    [sendable[j] for j in segments[k]])
-            if progress:
-                done += len(copies[x])
-                progress(done, n, network.layers[x].name)
+            if reuse is not None:
+                reuse.keep_plan(keys[x], res)
+            planned(x, res, packed, res)
     return mappings, runs
 
 
@@ -364,7 +401,7 @@ def _plan_task(state, i: int):
 
 
 def _segment_task(state, ms: list):
-    return _run(expand(ms) if state[3] else ms, state[0])
+    return _run(expand(ms) if state[3] else ms, state[0])     # (per layer, L2Span)
 
 
 def _segment(idx: list[int], mappings: list[Mapping], hw: Hardware,
@@ -379,7 +416,7 @@ def _segment(idx: list[int], mappings: list[Mapping], hw: Hardware,
             results.append(LayerResult(mapping=m, compute_cycles=c, notes=list(m.notes)))
         return _scalesim_stalls(results, hw)
     if per_layer is None:
-        per_layer = _run(ms, hw)
+        per_layer = _run(ms, hw)[0]
     return [LayerResult(mapping=m, compute_cycles=tot - st, stall_cycles=st, stalls=causes,
                         notes=list(m.notes), fast_forwarded=ff)
             for m, (tot, st, causes, ff) in zip(ms, per_layer, strict=True)]
@@ -518,9 +555,10 @@ def _plain(s, bl, la: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _run(mappings: list[Mapping], hw: Hardware, *, causes: bool = True
-         ) -> list[tuple[int, int, dict[str, int], int]]:
+         ) -> tuple[list[tuple[int, int, dict[str, int], int]], L2Span]:
     """Simulate the layers end to end; per layer (total cycles, stall cycles, stall causes,
-    tiles fast-forwarded).  ``causes=False``: total cycles only (stalls not attributed)."""
+    tiles fast-forwarded), and the L2 shares the run holds for (what the staging ring's
+    requests found).  ``causes=False``: total cycles only (stalls not attributed)."""
     m = hw.memory
     f = _as_lists(_flat_arrays(mappings))
     env = simpy.Environment()
@@ -579,4 +617,4 @@ def _run(mappings: list[Mapping], hw: Hardware, *, causes: bool = True
         st = sum(c.values())
         out_rows.append((total, st, {k: c.get(k, 0) for k in CAUSES}, array.jumped[li]))
         prev = ends[li]
-    return out_rows
+    return out_rows, ring.span

@@ -16,27 +16,86 @@ The two fetchers into L2 (weights, staged inputs) are DMAs with one read in flig
 its next read when the previous read's transfer ends (reads pipeline: the DRAM latency
 overlaps the next transfer), so that the DRAM channel serves the fetchers and the L1 DMAs in
 the order they ask, never a whole layer's input ahead of its weights.
+
+**Where a result holds** (:class:`L2Span`): the L2 size enters the model only through
+comparisons of a need with one of the two shares (a tensor stays, an input is staged, a pass's
+weights are kept, a block finds room in the ring).  Each comparison is recorded with its
+outcome; the same results hold for every L2 whose shares give every recorded comparison the
+same outcome.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import simpy
 
 from ewssim.hw.dram import WEIGHT_READ
 
 
+@dataclass
+class L2Span:
+    """The L2 shares over which the comparisons recorded so far come out the same: an
+    activation share (:attr:`~ewssim.hw.hardware.Hardware.l2_act_bytes`) in
+    ``[act_lo, act_hi]`` and a staging share (:attr:`~ewssim.hw.hardware.Hardware.
+    l2_stage_bytes`) in ``[stage_lo, stage_hi]`` (``None``: no upper bound)."""
+
+    act_lo: int = 0
+    act_hi: int | None = None
+    stage_lo: int = 0
+    stage_hi: int | None = None
+
+    def act_fits(self, need: int, share: int) -> bool:
+        """``need <= share`` for the activation share, recorded."""
+        if need <= share:
+            self.act_lo = max(self.act_lo, need)
+            return True
+        self.act_hi = need - 1 if self.act_hi is None else min(self.act_hi, need - 1)
+        return False
+
+    def stage_fits(self, need: int, share: int) -> bool:
+        """``need <= share`` for the staging share, recorded."""
+        if need <= share:
+            self.stage_lo = max(self.stage_lo, need)
+            return True
+        self.stage_hi = need - 1 if self.stage_hi is None else min(self.stage_hi, need - 1)
+        return False
+
+    def holds(self, hw) -> bool:
+        """Whether hardware ``hw``'s shares give every recorded comparison its outcome."""
+        a, s = hw.l2_act_bytes, hw.l2_stage_bytes
+        return (self.act_lo <= a and (self.act_hi is None or a <= self.act_hi)
+                and self.stage_lo <= s and (self.stage_hi is None or s <= self.stage_hi))
+
+    def meet(self, *others: L2Span) -> L2Span:
+        """The shares over which this span and ``others`` all hold."""
+        out = L2Span(self.act_lo, self.act_hi, self.stage_lo, self.stage_hi)
+        for o in others:
+            out.act_lo = max(out.act_lo, o.act_lo)
+            out.stage_lo = max(out.stage_lo, o.stage_lo)
+            out.act_hi = _lower(out.act_hi, o.act_hi)
+            out.stage_hi = _lower(out.stage_hi, o.stage_hi)
+        return out
+
+
+def _lower(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
 class Ring:
-    """Byte-granular first-in first-out space of ``capacity`` bytes."""
+    """Byte-granular first-in first-out space of ``capacity`` bytes (``span``: what each
+    request found, :class:`L2Span`)."""
 
     def __init__(self, env: simpy.Environment, capacity: int):
         self.env = env
         self.capacity = int(capacity)
         self.used = 0
         self._room = simpy.Event(env)
+        self.span = L2Span()
 
     def alloc(self, nbytes: int):
         """simpy process: wait until ``nbytes`` fit, then take them."""
-        while self.used + nbytes > self.capacity:
+        while not self.span.stage_fits(self.used + nbytes, self.capacity):
             yield self._room
         self.used += nbytes
 

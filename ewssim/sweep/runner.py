@@ -4,6 +4,12 @@ Executors: ``local`` (a :class:`concurrent.futures.ProcessPoolExecutor` with the
 context), ``dask`` (``dask.distributed``: a scheduler address, or a local cluster) and
 ``inline`` (this process; for debugging).  Workers only simulate and return the result; the
 parent writes each one to the database as it arrives.
+
+A task is a few points of one workload that differ only in the L2 size, largest first: the
+worker simulates them with one :class:`~ewssim.engine.reuse.Reuse`, so each point uses the
+layer plans and runs of the ones before it where its L2 does not change them (the results are
+those of simulating each point alone).  Groups are cut so that there are at least four tasks
+per worker (or one per point).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ewssim.engine.reuse import L2_FIELDS
 from ewssim.errors import EwssimError, InputError
 from ewssim.sweep.metrics import available_metrics
 from ewssim.sweep.spec import Point, SweepSpec, canonical_json, config_keys, flat_config, nested
@@ -50,7 +57,16 @@ def _network(path: str):
     return load_network(path)
 
 
-def simulate_point(task: dict) -> dict:
+def simulate_points(tasks: list[dict]) -> list[dict]:
+    """Run a group of points that differ only in the L2 size (in a worker), sharing one
+    :class:`~ewssim.engine.reuse.Reuse`.  Never raises: problems come back as a status."""
+    from ewssim.engine.reuse import Reuse
+
+    reuse = Reuse()
+    return [simulate_point(t, reuse) for t in tasks]
+
+
+def simulate_point(task: dict, reuse=None) -> dict:
     """Run one point (in a worker).  Never raises: problems come back as a status."""
     t0 = time.perf_counter()
     out = {"point_id": task["point_id"], "status": "ok", "reason": "", "totals": None,
@@ -60,7 +76,8 @@ def simulate_point(task: dict) -> dict:
         from ewssim import config as _config
 
         arch = _config.from_dict(task["config"], source="point")
-        res = api.simulate(arch, _network(task["workload_path"]), weights=task["weights"])
+        res = api.simulate(arch, _network(task["workload_path"]), weights=task["weights"],
+                           reuse=reuse)
         out["totals"] = {_RENAME.get(k, k): _plain(v) for k, v in res.totals.items()}
         if task["per_layer"]:
             out["layers"] = [{k: _plain(v) for k, v in r.items()}
@@ -91,14 +108,15 @@ def _worker_init(parent_pid: int) -> None:
 # ----------------------------------------------------------------------------- executors
 
 class _Executor:
-    """``run(tasks)`` yields results in completion order, keeping a bounded window in flight."""
+    """``run(tasks)`` yields results in completion order, keeping a bounded window in flight
+    (a task: a list of points, :func:`simulate_points`; a result: the list of theirs)."""
 
     name = "inline"
     workers = 1
 
-    def run(self, tasks: list[dict]) -> Iterator[dict]:
+    def run(self, tasks: list[list[dict]]) -> Iterator[list[dict]]:
         for t in tasks:
-            yield simulate_point(t)
+            yield simulate_points(t)
 
     def close(self) -> None:
         pass
@@ -115,7 +133,7 @@ class _LocalExecutor(_Executor):
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                         initializer=_worker_init, initargs=(os.getpid(),))
 
-    def run(self, tasks: list[dict]) -> Iterator[dict]:
+    def run(self, tasks: list[list[dict]]) -> Iterator[list[dict]]:
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
@@ -124,16 +142,16 @@ class _LocalExecutor(_Executor):
         pending = set()
         try:
             for t in it:
-                pending.add(self.pool.submit(simulate_point, t))
+                pending.add(self.pool.submit(simulate_points, t))
                 if len(pending) >= window:
                     break
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                results = sorted((f.result() for f in done), key=lambda r: r["point_id"])
+                results = sorted((f.result() for f in done), key=lambda r: r[0]["point_id"])
                 for r in results:
                     nxt = next(it, None)
                     if nxt is not None:
-                        pending.add(self.pool.submit(simulate_point, nxt))
+                        pending.add(self.pool.submit(simulate_points, nxt))
                     yield r
         except BrokenProcessPool:
             raise EwssimError("a worker process died (out of memory? killed?); every finished "
@@ -178,17 +196,17 @@ class _DaskExecutor(_Executor):
             self.client = dd.Client(self.cluster)
             self.workers = workers
 
-    def run(self, tasks: list[dict]) -> Iterator[dict]:
+    def run(self, tasks: list[list[dict]]) -> Iterator[list[dict]]:
         dd = _dask()
         it = iter(tasks)
         window = 4 * self.workers
-        first = [self.client.submit(simulate_point, t, pure=False)
+        first = [self.client.submit(simulate_points, t, pure=False)
                  for t in _take(it, window)]
         ac = dd.as_completed(first)
         for f in ac:
             nxt = next(it, None)
             if nxt is not None:
-                ac.add(self.client.submit(simulate_point, nxt, pure=False))
+                ac.add(self.client.submit(simulate_points, nxt, pure=False))
             yield f.result()
 
     def close(self) -> None:
@@ -242,6 +260,21 @@ def _task(spec: SweepSpec, p: Point) -> dict:
             "per_layer": spec.per_layer}
 
 
+def _groups(points: list[Point], size: int) -> list[list[Point]]:
+    """The points in tasks: those of one workload that differ only in the L2 fields, largest
+    L2 first, cut into tasks of at most ``size`` points (in the order of each group's first
+    point)."""
+    by: dict = {}
+    for p in points:
+        rest = {k: v for k, v in p.config.items() if k not in L2_FIELDS}
+        by.setdefault((p.workload, canonical_json(rest)), []).append(p)
+    out = []
+    for g in by.values():
+        g.sort(key=lambda p: (-p.arch.memory.l2_bytes, -p.arch.memory.l2_act_fraction, p.idx))
+        out += [g[i:i + size] for i in range(0, len(g), size)]
+    return out
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, *, executor: str = "local",
               workers: int | None = None, scheduler: str | None = None,
               progress: Callable[[int, int, str], None] | None = None,
@@ -269,10 +302,13 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, executor: str = "local",
             summary.skipped += len(skipped)
         sim = [p for p in todo if p.status == "pending"]
         by_id = {p.point_id: p for p in sim}
+        per_task = max(1, -(-len(sim) // (4 * ex.workers)))   # at least 4 tasks per worker
         done = 0
         if progress:
             progress(0, len(sim), "")
-        for res in ex.run([_task(spec, p) for p in sim]):
+        for res in (r for group in ex.run([[_task(spec, p) for p in g]
+                                           for g in _groups(sim, per_task)])
+                    for r in group):
             p = by_id[res["point_id"]]
             row = _row(p)
             row["status"], row["reason"] = res["status"], res["reason"]
