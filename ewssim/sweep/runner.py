@@ -25,7 +25,7 @@ from pathlib import Path
 from ewssim.engine.reuse import L2_FIELDS
 from ewssim.errors import EwssimError, InputError
 from ewssim.sweep.metrics import available_metrics
-from ewssim.sweep.spec import Point, SweepSpec, canonical_json, config_keys, flat_config, nested
+from ewssim.sweep.spec import Point, SweepSpec, canonical_json, config_keys, nested
 from ewssim.sweep.store import Store
 
 EXECUTORS = ("local", "dask", "inline")
@@ -94,6 +94,10 @@ def _plain(v):
     return v.item() if hasattr(v, "item") and not isinstance(v, str | bytes) else v
 
 
+def _import_simulator() -> None:
+    import ewssim.api  # noqa: F401
+
+
 def _worker_init(parent_pid: int) -> None:
     """Pool workers exit on their own when the parent dies (e.g. SIGKILL): no orphans."""
     def watch() -> None:
@@ -118,6 +122,9 @@ class _Executor:
         for t in tasks:
             yield simulate_points(t)
 
+    def warm(self) -> None:
+        """Start the workers (they import the simulator) before the first task."""
+
     def close(self) -> None:
         pass
 
@@ -132,6 +139,10 @@ class _LocalExecutor(_Executor):
         self.workers = workers
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                         initializer=_worker_init, initargs=(os.getpid(),))
+
+    def warm(self) -> None:
+        for _ in range(self.workers):
+            self.pool.submit(_import_simulator)
 
     def run(self, tasks: list[list[dict]]) -> Iterator[list[dict]]:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -256,7 +267,7 @@ def _row(p: Point) -> dict:
 
 def _task(spec: SweepSpec, p: Point) -> dict:
     return {"point_id": p.point_id, "workload_path": spec.workload_path(p.workload),
-            "config": nested(flat_config(p.arch)), "weights": spec.weights,
+            "config": nested(p.config), "weights": spec.weights,
             "per_layer": spec.per_layer}
 
 
@@ -284,17 +295,19 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, executor: str = "local",
     started = time.time()
     store = Store(out, spec.canonical_json, spec.hash)
     have = store.check()                          # read-only; refuses another spec's file
-    points = spec.points()
-    ids = {p.point_id for p in points}
-    stray = [pid for pid in have if pid not in ids]
-    if stray:
-        raise InputError(f"{len(stray)} stored point(s) are not points of this spec (e.g. "
-                         f"{stray[0]}): the point expansion changed (another ewssim version?)",
-                         source=str(out), field="--out", allowed="a new --out file")
-    todo = [p for p in points if have.get(p.point_id) not in ("ok", "skipped")]
-    summary = SweepSummary(total=len(points), already=len(points) - len(todo))
     ex = make_executor(executor, workers, scheduler, scheduler_timeout)  # before any write
     try:
+        ex.warm()                                 # workers start while the points expand
+        points = spec.points()
+        ids = {p.point_id for p in points}
+        stray = [pid for pid in have if pid not in ids]
+        if stray:
+            raise InputError(f"{len(stray)} stored point(s) are not points of this spec (e.g. "
+                             f"{stray[0]}): the point expansion changed (another ewssim "
+                             "version?)", source=str(out), field="--out",
+                             allowed="a new --out file")
+        todo = [p for p in points if have.get(p.point_id) not in ("ok", "skipped")]
+        summary = SweepSummary(total=len(points), already=len(points) - len(todo))
         store.open(config_keys(), available_metrics())
         skipped = [p for p in todo if p.status == "skipped"]
         if skipped:

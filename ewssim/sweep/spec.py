@@ -33,6 +33,7 @@ invalid (e.g. a buffer too small for a tile) is not an error: it is recorded as 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -138,8 +139,9 @@ class Point:
     reason: str = ""
     metrics: dict = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def config(self) -> dict:
+        """Every configuration key (:func:`flat_config`; computed once)."""
         return flat_config(self.arch) if self.arch is not None else {}
 
 
