@@ -1,8 +1,9 @@
 """Quantities known before simulating a design point: what ``[constraints]`` can test.
 
-``PRE_SIM_METRICS`` maps a metric name to ``(function(ArchConfig) -> number, unit, doc)``;
-``area_mm2`` is the area model's total (:func:`ewssim.area.area`, the same number as the
-``area_mm2`` total of a run).
+``PRE_SIM_METRICS`` maps a metric name to ``(function(Hardware) -> number, unit, doc)``: each
+reads the hardware the configuration implies (:func:`ewssim.dataflow.resolve`, done once per
+configuration); ``area_mm2`` is the area model's total (:func:`ewssim.area.area`, the same
+number as the ``area_mm2`` total of a run).
 """
 
 from __future__ import annotations
@@ -10,28 +11,26 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ewssim.config import ArchConfig
+from ewssim.hw.hardware import Hardware
 
 
-def _pes(arch: ArchConfig) -> int:
-    from ewssim.dataflow import resolve
-
-    return resolve(arch).physical_pes
+def _pes(hw: Hardware) -> int:
+    return hw.physical_pes
 
 
-def _sram_bytes(arch: ArchConfig) -> int:
-    m = arch.memory
+def _sram_bytes(hw: Hardware) -> int:
+    m = hw.memory
     return m.l1_act_bytes + m.l1_weight_bytes + m.l1_out_bytes + m.l2_bytes
 
 
-def _area_mm2(arch: ArchConfig) -> float:
+def _area_mm2(hw: Hardware) -> float:
     from ewssim.area import area
-    from ewssim.dataflow import resolve
 
-    return float(area(resolve(arch)).total_mm2)
+    return float(area(hw).total_mm2)
 
 
 #: name -> (function, unit, description)
-PRE_SIM_METRICS: dict[str, tuple[Callable[[ArchConfig], float], str, str]] = {
+PRE_SIM_METRICS: dict[str, tuple[Callable[[Hardware], float], str, str]] = {
     "area_mm2": (_area_mm2, "mm²", "accelerator area from the area model (ewssim.area)"),
     "pes": (_pes, "PEs", "physical PEs (rows x cols; rows x N/M x cols on the sparse array)"),
     "sram_bytes": (_sram_bytes, "B", "on-chip SRAM: L1 activation + weight + output + L2"),
@@ -44,4 +43,7 @@ def available_metrics() -> list[str]:
 
 def pre_sim_metrics(arch: ArchConfig) -> dict:
     """Every available pre-simulation metric of ``arch``."""
-    return {name: PRE_SIM_METRICS[name][0](arch) for name in available_metrics()}
+    from ewssim.dataflow import resolve
+
+    hw = resolve(arch)
+    return {name: PRE_SIM_METRICS[name][0](hw) for name in available_metrics()}
