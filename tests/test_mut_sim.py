@@ -1,0 +1,451 @@
+"""Exact behaviour of the engine's wiring (ewssim/engine/sim.py) that whole-network totals do
+not pin down: which candidate a layer gets (checked against every candidate run pinned, an
+oracle that does not use the planner's ordering or bounds), the lower bounds and the notes
+that show them, candidates run once when they are one simulation, the ideal-memory and
+SCALE-Sim paths, identical layers planned once, progress, and the garbage-collector guard.
+Written to kill surviving mutants (docs/testing.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+
+import numpy as np
+import pytest
+
+from ewssim import api
+from ewssim.config import preset
+from ewssim.dataflow import dataflow_of, resolve
+from ewssim.dataflow.base import OFF_CHIP, LayerContext, Traffic
+from ewssim.engine import sim
+from ewssim.errors import InputError
+from ewssim.hw.array import schedule_cycles
+from ewssim.workload.layers import Layer, Network
+
+CONV = Layer("a", "conv", 28, 28, 64, 64, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1)
+DEEP = Layer("b", "conv", 7, 7, 256, 512, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1)
+FC = Layer("f", "linear", 1, 1, 512, 1000)
+DW = Layer("d", "conv", 14, 14, 64, 64, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1, groups=64)
+SMALL_L1 = {"memory.l1_act_bytes": 4096, "memory.dram_bytes_per_cycle": 2.0}
+
+
+def _arch(name="ews", **over):
+    return preset(name).replace({"array.rows": 16, "array.cols": 16, **over})
+
+
+def _names(layer: Layer, arch) -> list[str]:
+    """The dataflow's candidates for ``layer`` alone, in its order."""
+    hw, flow = resolve(arch), dataflow_of(arch)
+    lhw = hw.layer(None, 1.0)
+    cands = flow.candidates(layer, lhw, lhw.weight_bytes(layer, None), OFF_CHIP, 0, lazy=True)
+    return [c.name for c in cands if not isinstance(c, Exception)]
+
+
+def _moved(row) -> int:
+    return int(sum(row[c] for c in ("dram_act_read_bytes", "dram_weight_read_bytes",
+                                    "dram_out_write_bytes", "l2_act_read_bytes",
+                                    "l2_weight_read_bytes", "l2_out_write_bytes")))
+
+
+@pytest.mark.parametrize("layer,over", [
+    (CONV, {}), (DEEP, {}), (FC, {}), (DW, {}), (CONV, SMALL_L1), (FC, SMALL_L1),
+    (DW, SMALL_L1)])
+def test_chosen_candidate_is_the_fastest_pinned_run(layer, over):
+    """The planner's choice equals the choice made by running every candidate pinned (the
+    layer alone): fewest cycles, then fewest DRAM + L2 bytes, then the dataflow's order."""
+    arch = _arch(**over)
+    net = Network("n", (layer,))
+    got = api.simulate(arch, net).layers.iloc[0]
+    costs = []
+    for i, name in enumerate(_names(layer, arch)):
+        try:
+            row = api.simulate(arch, net, mapping=name).layers.iloc[0]
+        except InputError:
+            continue                       # its blocks do not fit
+        costs.append((int(row.total_cycles), _moved(row), i, name))
+    assert len(costs) >= 2
+    best = min(costs)
+    assert got.mapping == best[3]
+    assert int(got.total_cycles) == best[0]
+
+
+def test_full_tie_goes_to_the_dataflows_order():
+    """FC on 16x16: prf16 and stream take the same cycles and move the same bytes; prf16
+    comes first in the dataflow's order."""
+    arch = _arch()
+    net = Network("n", (FC,))
+    assert _names(FC, arch) == ["prf16", "stream"]
+    rows = {n: api.simulate(arch, net, mapping=n).layers.iloc[0] for n in ("stream", "prf16")}
+    assert rows["stream"].total_cycles == rows["prf16"].total_cycles == 33_379
+    assert _moved(rows["prf16"]) == _moved(rows["stream"]) == 1_027_048
+    r = api.simulate(arch, net).layers.iloc[0]
+    assert r.mapping == "prf16"
+    assert r.notes == "mapping prf16: 33,379 cycles alone (others: stream 33,379)"
+
+
+def test_notes_show_runs_and_bounds_exactly():
+    arch = _arch()
+    deep = api.simulate(arch, Network("n", (DEEP,))).layers.iloc[0]
+    assert deep.notes == "mapping stream: 228,001 cycles alone (others: prf16 >= 294,945)"
+    dw = api.simulate(_arch(**SMALL_L1), Network("n", (DW,))).layers.iloc[0]
+    assert dw.notes == ("mapping stream: 13,629 cycles alone (others: prf16 14,952, "
+                        "l1-block103 13,629); 5 groups packed per tile")
+
+
+def test_pruned_bound_is_the_compute_alone_or_the_memory_time():
+    """prf16 of DEEP is not run: its bound (shown after >=) is its closed-form compute, which
+    already exceeds stream's run; a pinned run of it takes at least that."""
+    arch = _arch()
+    hw, flow = resolve(arch), dataflow_of(arch)
+    lhw = hw.layer(None, 1.0)
+    cands = {c.name: c for c in flow.candidates(DEEP, lhw, lhw.weight_bytes(DEEP, None),
+                                                OFF_CHIP, 0, lazy=True)}
+    s = cands["prf16"].schedule
+    assert schedule_cycles(s) - s.extra_cycles == 294_945
+    pinned = api.simulate(arch, Network("n", (DEEP,)), mapping="prf16").layers.iloc[0]
+    assert pinned.total_cycles >= 294_945
+
+
+@pytest.mark.parametrize("dram,l2,compute,width,l2bw,want", [
+    (1000, 10, 5, 4.0, 64, 250),       # DRAM: 1000 B at 4 B/cycle
+    (1001, 10, 5, 4.0, 64, 251),       # rounded up
+    (10, 6400, 5, 4.0, 64, 100),       # the L2 port: 6400 B at 64 B/cycle
+    (10, 6401, 5, 4.0, 64, 101),
+    (10, 10, 777, 4.0, 64, 777),       # compute
+    (1000, 10, 5, 2.5, 64, 400),       # a fractional width, exactly
+])
+def test_lower_bound_exact(dram, l2, compute, width, l2bw, want):
+    arch = _arch(**{"memory.dram_bytes_per_cycle": width, "memory.l2_banks": 1,
+                    "memory.l2_bank_width_bytes": l2bw})
+    hw = resolve(arch)
+    # split each total over the three fields the bound adds up
+    t = Traffic(dram_act_read_bytes=dram // 3, dram_weight_read_bytes=dram // 3,
+                dram_out_write_bytes=dram - 2 * (dram // 3), l2_act_read_bytes=l2 // 3,
+                l2_weight_read_bytes=l2 // 3, l2_out_write_bytes=l2 - 2 * (l2 // 3),
+                l2_psum_read_bytes=10**9, l1_act_read_bytes=10**9)
+    m = dataclasses.replace(sim.plan(CONV, arch), traffic=t)
+    assert sim._lower_bound(m, hw, compute) == want
+    assert sim._bytes_moved(t) == dram + l2
+
+
+def test_equal_compares_arrays_dataclasses_and_sequences():
+    a = np.arange(4, dtype=np.int64)
+    assert sim._equal(a, a.copy())
+    assert not sim._equal(a, a.astype(np.int32))                 # dtype
+    assert not sim._equal(a, a.reshape(2, 2))                     # shape
+    assert not sim._equal(a, a + (np.arange(4) == 3))             # a value
+    assert not sim._equal(a, list(a))                             # type
+    assert sim._equal([1, (2, 3)], [1, (2, 3)])
+    assert not sim._equal([1, 2], [1, 2, 3])
+    assert not sim._equal((1, 2), (1, 3))
+    assert sim._equal(LayerContext(True), LayerContext(True))
+    assert not sim._equal(LayerContext(True), LayerContext(False))
+
+    @dataclasses.dataclass
+    class D:
+        x: int
+        y: int = dataclasses.field(default=0, compare=False)
+    assert sim._equal(D(1, 2), D(1, 3))                           # compare=False skipped
+    assert not sim._equal(D(1, 2), D(2, 2))
+
+
+def test_run_once_reuses_a_candidate_of_the_same_simulation(monkeypatch):
+    """A candidate equal to one already run but for its name is not run again: it gets that
+    run's cycles and adds no span; another candidate is run and remembered."""
+    arch = _arch()
+    hw, flow = resolve(arch), dataflow_of(arch)
+    lhw = hw.layer(None, 1.0)
+    cands = [c for c in flow.candidates(CONV, lhw, lhw.weight_bytes(CONV, None), OFF_CHIP, 0)
+             if not isinstance(c, Exception)]
+    assert [c.name for c in cands] == ["prf16", "l1-block256"]
+    c = cands[0]
+    twin = dataclasses.replace(c, name="twin")
+    ran, spans = [(twin, 12_345)], []
+    assert sim._run_once(c, hw, ran, spans) == 12_345
+    assert spans == [] and len(ran) == 1
+    other = cands[1]
+    assert not sim._same_simulation(c, other)
+    cyc = sim._run_once(other, hw, ran, spans)
+    assert cyc == sim._run([other], hw, causes=False)[0][0][0]
+    assert len(spans) == 1 and ran[-1] == (other, cyc)
+    assert sim._same_simulation(c, twin)
+    assert not sim._same_simulation(c, dataclasses.replace(twin, layer=FC))
+
+
+def test_only_candidate_is_not_run_alone(monkeypatch):
+    arch = _arch("ws")
+    assert _names(FC, arch) == ["stream"]
+    calls = []
+    real = sim._run
+    monkeypatch.setattr(sim, "_run", lambda ms, hw, *, causes=True: (
+        calls.append(causes), real(ms, hw, causes=causes))[1])
+    r = api.simulate(arch, Network("n", (FC,))).layers.iloc[0]
+    assert r.notes == "mapping stream (the only one that fits)"
+    assert calls == [True]
+
+
+def test_no_mapping_fits_names_the_memory():
+    arch = preset("mvq").replace({"array.rows": 8, "array.cols": 8,
+                                  "memory.l1_weight_bytes": 1024,
+                                  "memory.l1_act_bytes": 4096})
+    layer = Layer("c", "conv", 14, 14, 32, 48, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1)
+    with pytest.raises(InputError) as e:
+        api.simulate(arch, Network("n", (layer,)))
+    msg = str(e.value)
+    assert "layer 'c': no mapping fits the L1 buffers (stream: " in msg
+    assert e.value.field == "memory" and e.value.allowed == "larger L1 buffers"
+
+
+def test_pin_unknown_candidate_is_refused():
+    with pytest.raises(InputError) as e:
+        sim.plan_layer(CONV, resolve(_arch()), dataflow_of(_arch()), None, OFF_CHIP, "nope")
+    assert e.value.field == "--mapping"
+    assert "'nope' is not a valid candidate" in str(e.value)
+    assert e.value.allowed == ", ".join(_names(CONV, _arch()))
+
+
+def test_pinned_note():
+    r = api.simulate(_arch(), Network("n", (CONV,)), mapping="prf16").layers.iloc[0]
+    assert r.mapping == "prf16" and r.notes == "mapping prf16 (pinned)"
+
+
+def test_ideal_memory_is_the_closed_form_per_layer():
+    arch = _arch(**{"memory.ideal": True})
+    net = Network("n", (CONV, FC))
+    res = sim.simulate(net, arch)
+    for r in res:
+        assert r.stall_cycles == 0 and r.stalls == {}
+        assert r.compute_cycles == schedule_cycles(r.mapping.schedule)
+        assert r.total_cycles == r.compute_cycles
+        assert r.notes == r.mapping.notes and r.notes is not r.mapping.notes
+        assert r.traffic is r.mapping.traffic
+
+
+def test_simulate_on_hardware_needs_the_dataflow():
+    arch = _arch()
+    net = Network("n", (FC,))
+    with pytest.raises(TypeError) as e:
+        sim.simulate(net, resolve(arch))
+    assert str(e.value) == "simulate(network, Hardware) needs the dataflow too (flow=)"
+    a = sim.simulate(net, resolve(arch), flow=dataflow_of(arch))
+    b = sim.simulate(net, arch)
+    assert [r.total_cycles for r in a] == [r.total_cycles for r in b]
+
+
+def test_identical_layers_are_planned_once_and_named_apart(monkeypatch):
+    twins = Network("n", (CONV, dataclasses.replace(CONV, name="a2"),
+                          dataclasses.replace(CONV, name="a3"), FC))
+    calls = []
+    real = sim.plan_layer
+    monkeypatch.setattr(sim, "plan_layer", lambda layer, *a: (calls.append(layer.name),
+                                                             real(layer, *a))[1])
+    seen = []
+    res = sim.simulate(twins, _arch(), progress=lambda d, n, name: seen.append((d, n, name)))
+    # a2 and a3 both read and write L2: one plan (a reads DRAM: its own)
+    assert sorted(calls) == ["a", "a2", "f"]
+    assert [r.mapping.layer.name for r in res] == ["a", "a2", "a3", "f"]
+    assert res[2].mapping.name == res[1].mapping.name
+    assert res[2].mapping.layer is twins.layers[2]
+    assert res[2].notes == res[1].notes and res[2].notes is not res[1].notes
+    assert res[2].mapping.notes is not res[1].mapping.notes
+    # progress: one call per plan, counting its copies, with the planned layer's name
+    assert [d for d, _, _ in seen] == sorted(d for d, _, _ in seen)
+    assert seen[-1][:2] == (4, 4) and all(n == 4 for _, n, _ in seen)
+    assert sorted(name for _, _, name in seen) == ["a", "a2", "f"]
+    steps = dict((name, d) for d, _, name in seen)
+    counts = {name: steps[name] - prev for (name, prev) in zip(
+        [x[2] for x in seen], [0] + [x[0] for x in seen[:-1]], strict=True)}
+    assert counts == {"a": 1, "a2": 2, "f": 1}
+
+
+def test_stall_rows_add_up_and_split_per_layer():
+    net = Network("n", (CONV, FC))
+    res = sim.simulate(net, _arch(**SMALL_L1))
+    rows, _span = sim._run([r.mapping for r in res], resolve(_arch(**SMALL_L1)))
+    assert [(r.total_cycles, r.stall_cycles, r.stalls, r.fast_forwarded) for r in res] == \
+        [(tot, st, causes, ff) for tot, st, causes, ff in rows]
+    for tot, st, causes, _ff in rows:
+        assert sum(causes.values()) == st and set(causes) == set(sim.CAUSES) and tot > st
+    assert sum(r[0] for r in rows) == sum(r.total_cycles for r in res)
+    only, _ = sim._run([r.mapping for r in res], resolve(_arch(**SMALL_L1)), causes=False)
+    assert [r[0] for r in only] == [r[0] for r in rows]
+    assert all(r[2] == dict.fromkeys(sim.CAUSES, 0) for r in only)
+
+
+def test_scalesim_user_stalls_come_from_its_memory_model():
+    from ewssim.hw.scalesim_mem import scalesim_layer
+
+    base = preset("scalesim-ws").replace({"array.rows": 8, "array.cols": 8})
+    # 1 kB SRAMs fed 1 B/cycle: the layer stalls
+    net = Network("n", (Layer("c", "conv", 12, 10, 4, 10, kernel_h=3, kernel_w=3),))
+    calc = sim.simulate(net, base)[0]
+    assert calc.stall_cycles == 0 and calc.stalls == {}
+    hw = resolve(base)
+    user = dataclasses.replace(hw, scalesim=dataclasses.replace(
+        hw.scalesim, interface="user", ifmap_sram_kb=1, filter_sram_kb=1, ofmap_sram_kb=1,
+        ifmap_bandwidth=1, filter_bandwidth=1, ofmap_bandwidth=1))
+    r = sim.simulate(net, user, flow=dataflow_of(base))[0]
+    s = scalesim_layer(net.layers[0], 8, 8, user.scalesim)
+    assert (r.compute_cycles, r.stall_cycles) == (s.total_cycles - s.stall_cycles,
+                                                  s.stall_cycles)
+    assert r.stalls == {"dram_bandwidth": s.stall_cycles} and s.stall_cycles > 0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_collector_paused_during_a_run_and_restored(enabled, monkeypatch):
+    states = []
+    real = sim._simulate
+    monkeypatch.setattr(sim, "_simulate", lambda *a, **k: (states.append(gc.isenabled()),
+                                                           real(*a, **k))[1])
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        sim.simulate(Network("n", (FC,)), _arch())
+        assert states == [False] and gc.isenabled() is enabled
+        monkeypatch.setattr(sim, "_simulate", lambda *a, **k: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            sim.simulate(Network("n", (FC,)), _arch())
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_layer_result_total_and_traffic():
+    m = sim.plan(FC, _arch())
+    r = sim.LayerResult(mapping=m, compute_cycles=7, stall_cycles=5)
+    assert r.total_cycles == 12 and r.traffic is m.traffic
+    assert r.stalls == {} and r.notes == [] and r.fast_forwarded == 0
+
+
+def test_graph_layers_run_in_segments_between_vector_operators():
+    """ResNet-18 as a graph: results come in the graph's node order; a vector operator that
+    is not fused ends a segment (the array layers between two of them run together, each
+    segment as one simulation), a fused one does not; each vector operator is priced with
+    its inputs' bytes and where they live."""
+    from ewssim.engine.lifetimes import plan_graph
+    from ewssim.hw.vector import VectorResult, run_vector
+
+    arch = _arch()
+    hw = resolve(arch)
+    net = api.load_workload("resnet18")
+    res = sim.simulate(net, arch)
+    assert [r.name if isinstance(r, VectorResult) else r.mapping.layer.name
+            for r in res] == [n.name for n in net.nodes]
+    # the segments, from the node order and which vector operators were fused
+    segs, cur = [], []
+    for r in res:
+        if isinstance(r, VectorResult):
+            if not r.fused and cur:
+                segs.append(cur)
+                cur = []
+        else:
+            cur.append(r)
+    segs.append(cur)
+    assert len(segs) == 10 and sum(map(len, segs)) == 21
+    for seg in segs:
+        rows, _ = sim._run([r.mapping for r in seg], hw)
+        assert [(r.total_cycles, r.stall_cycles, r.stalls) for r in seg] == \
+            [(t, s, c) for t, s, c, _ in rows]
+    gp = plan_graph(net, hw)
+    vec = [r for r in res if isinstance(r, VectorResult)]
+    assert sum(r.fused for r in vec) == 17 and len(vec) == 27
+    for r in vec:
+        if r.fused:
+            assert r == run_vector(r.op, hw, [], True, fused=True)
+        else:
+            step = next(st for st in gp.steps if st.layer < 0 and st.node.name == r.name)
+            ins = [(gp.tensor(t).nbytes, gp.tensor(t).kept) for t in step.inputs]
+            assert ins and all(n > 0 for n, _ in ins)
+            assert r == run_vector(r.op, hw, ins, gp.tensor(r.name).kept)
+
+
+def _rows(res):
+    return [(r.mapping.name, r.total_cycles, r.stall_cycles, r.stalls, r.traffic) for r in res]
+
+
+def test_reuse_hands_over_plans_and_runs_without_running_again(monkeypatch):
+    from ewssim.engine.reuse import Reuse
+
+    net = Network("n", (CONV, dataclasses.replace(CONV, name="a2"), FC))
+    big, small = _arch(**{"memory.l2_bytes": 8 << 20}), _arch(**{"memory.l2_bytes": 4 << 20})
+    reuse = Reuse()
+    first = sim.simulate(net, big, reuse=reuse)
+    assert _rows(first) == _rows(sim.simulate(net, big))
+    assert reuse.stats == {"plans": 3, "plans_reused": 0, "runs": 1, "runs_reused": 0}
+    calls = []
+    real_run, real_plan = sim._run, sim.plan_layer
+    monkeypatch.setattr(sim, "_run", lambda *a, **k: (calls.append("run"),
+                                                      real_run(*a, **k))[1])
+    monkeypatch.setattr(sim, "plan_layer", lambda *a: (calls.append("plan"), real_plan(*a))[1])
+    second = sim.simulate(net, small, reuse=reuse)
+    assert calls == []
+    assert reuse.stats == {"plans": 3, "plans_reused": 3, "runs": 1, "runs_reused": 1}
+    monkeypatch.setattr(sim, "_run", real_run)
+    monkeypatch.setattr(sim, "plan_layer", real_plan)
+    assert _rows(second) == _rows(sim.simulate(net, small))
+    assert [r.mapping.layer for r in second] == list(net.layers)
+    # a reused plan is a copy for this simulation: the kept one is left as it was
+    assert all(r2.mapping is not r1.mapping for r1, r2 in zip(first, second, strict=True))
+    assert [r.mapping.lhw.hw for r in second] == [resolve(small)] * 3
+
+
+def test_pinning_some_layers_by_name():
+    net = Network("n", (CONV, FC))
+    res = sim.simulate(net, _arch(), mapping={"f": "stream"})
+    assert [r.mapping.name for r in res] == ["l1-block256", "stream"]
+    assert res[1].notes[0] == "mapping stream (pinned)"
+    assert not res[0].notes[0].endswith("(pinned)")
+
+
+def test_parallel_planning_gives_the_same_results():
+    net = Network("n", (CONV, dataclasses.replace(CONV, name="a2"),
+                        dataclasses.replace(CONV, name="a3"), FC))
+    serial = sim.simulate(net, _arch(**SMALL_L1))
+    par = sim.simulate(net, _arch(**SMALL_L1), jobs=2)
+    assert _rows(par) == _rows(serial)
+    assert [r.notes for r in par] == [r.notes for r in serial]
+    for r in par:
+        for f in ("stream_cycles", "load_cycles", "release"):
+            v = getattr(r.mapping.schedule, f)
+            assert v.dtype == np.int64, f
+
+
+def test_plan_key_separates_formats_not_names():
+    arch = preset("mvq")
+    net = Network("n", (CONV, FC))
+    formats, _ = api.weight_formats(arch, net)
+    fmt = formats["a"]
+    assert not fmt.format.int8
+    key = sim._plan_key(CONV, fmt, OFF_CHIP, None)
+    assert key == sim._plan_key(dataclasses.replace(CONV, name="other"), fmt, OFF_CHIP, None)
+    for other in (dataclasses.replace(fmt, format=formats["f"].format.__class__(
+                      **{**dataclasses.asdict(fmt.format), "k": fmt.format.k * 2})),
+                  dataclasses.replace(fmt, bits=dataclasses.replace(
+                      fmt.bits, codebook_bits=fmt.bits.codebook_bits + 1)),
+                  dataclasses.replace(fmt, note="kept INT8 for a reason")):
+        assert sim._plan_key(CONV, other, OFF_CHIP, None) != key
+    assert sim._plan_key(CONV, None, OFF_CHIP, None) != key
+    assert sim._plan_key(CONV, None, OFF_CHIP, None) == \
+        (dataclasses.replace(CONV, name=""), None, None, "", OFF_CHIP, None)
+    assert sim._plan_key(CONV, fmt, LayerContext(True), None) != key
+    assert sim._plan_key(CONV, fmt, OFF_CHIP, "stream") != key
+
+
+def test_plan_uses_the_given_format():
+    arch = preset("mvq").replace({"array.rows": 16, "array.cols": 16})
+    formats, _ = api.weight_formats(arch, Network("n", (CONV,)))
+    with_fmt = sim.plan(CONV, arch, formats["a"])
+    assert with_fmt.lhw.format == formats["a"].format
+    assert sim.plan(CONV, arch).lhw.format != formats["a"].format
+
+
+def test_segment_runs_its_layers_when_not_given_their_run():
+    arch = _arch(**SMALL_L1)
+    hw = resolve(arch)
+    net = Network("n", (CONV, FC))
+    res = sim.simulate(net, arch)
+    ms = [r.mapping for r in res]
+    again = sim._segment([0, 1], ms, hw)
+    assert _rows(again) == _rows(res)
+    assert [r.fast_forwarded for r in again] == [r.fast_forwarded for r in res]
+    assert [r.notes for r in again] == [r.notes for r in res]
