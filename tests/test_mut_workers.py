@@ -99,3 +99,18 @@ def test_processors_off_linux(monkeypatch):
     assert workers.default_jobs() == 3
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert workers.default_jobs() == 1
+
+
+def _unpicklable(_state, i):
+    return lambda: i                    # a result that cannot be sent back from a worker
+
+
+@needs_fork
+def test_a_result_that_cannot_cross_back_is_reported_not_waited_for():
+    """The worker computes it but cannot send it: the pool hears of it (rather than waiting
+    for ever), runs the task here, where it succeeds, and says so."""
+    with TaskPool(2, None) as pool:
+        pool.submit(0, _unpicklable, 5)
+        with pytest.raises(RuntimeError) as exc:
+            list(pool.finished())
+    assert str(exc.value) == "task 0 failed in a worker process, then not when run again"
