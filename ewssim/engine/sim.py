@@ -506,11 +506,17 @@ def _flat_arrays(mappings: list[Mapping]) -> dict:
                 layer_last=layer_last, look_back=look_back)
 
 
-def _as_lists(f: dict) -> dict:
-    """The columns of :func:`_flat_arrays` as lists (the array process indexes them one
-    element at a time, which lists do several times faster than numpy arrays)."""
-    return dict(f, t={k: v.tolist() for k, v in f["t"].items()},
-                a={k: v.tolist() for k, v in f["a"].items()})
+def _as_views(f: dict) -> dict:
+    """The columns of :func:`_flat_arrays` as memoryviews of their arrays.  The array process
+    indexes them one element at a time: a memoryview gives plain Python ints and bools about
+    as fast as a list, and several times faster than numpy indexing, and it costs nothing to
+    make, where a list of every tile costs a Python object per element although the
+    fast-forward reads only a few of a long run's tiles (VGG-16 on 8x8: 1.6M tiles in one
+    layer, a few thousand read)."""
+    def view(v: np.ndarray) -> memoryview:
+        return memoryview(np.ascontiguousarray(v))
+    return dict(f, t={k: view(v) for k, v in f["t"].items()},
+                a={k: view(v) for k, v in f["a"].items()})
 
 
 def _plain(s, bl, la: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -560,7 +566,7 @@ def _run(mappings: list[Mapping], hw: Hardware, *, causes: bool = True
     tiles fast-forwarded), and the L2 shares the run holds for (what the staging ring's
     requests found).  ``causes=False``: total cycles only (stalls not attributed)."""
     m = hw.memory
-    f = _as_lists(_flat_arrays(mappings))
+    f = _as_views(_flat_arrays(mappings))
     env = simpy.Environment()
     dram = DramChannel(env, m.dram_bytes_per_cycle, m.dram_latency_cycles, m.dram_burst_bytes)
     port = Port(env, m.l2_bytes_per_cycle, "L2")
