@@ -64,24 +64,24 @@ def test_plain_end_marks_runs_of_repeating_tiles():
                [-1, -1, 0, 1, 2, 3, 4, 4], [4, 4, 4, 4, 4, 4, 4, 4])
     # off = i - release: -1 -1 2 2 2 2 2 3; stream changes at 3; off changes at 2 and 7
     # tile 1 repeats tile 0 but loads into an empty slot (release -1) under double buffering
-    assert _plain_end(s) == [0, 1, 2, 3, 7, 7, 7, 7]
+    assert list(_plain_end(s)) == [0, 1, 2, 3, 7, 7, 7, 7]
 
 
 def test_plain_end_each_column_breaks_a_run():
     base = dict(stream=[2] * 4, load=[1] * 4, release=[-1, 0, 1, 2], drain=[3] * 4)
     # tile 1 is the first with a slot distance (1); tiles 2 and 3 repeat it
-    assert _plain_end(_sched(**base)) == [0, 1, 4, 4]
+    assert list(_plain_end(_sched(**base))) == [0, 1, 4, 4]
     for key, val in (("stream", 5), ("load", 2), ("drain", 1), ("release", 1)):
         cols = {k: list(v) for k, v in base.items()}
         cols[key][3] = val
-        assert _plain_end(_sched(**cols)) == [0, 1, 3, 3], key
+        assert list(_plain_end(_sched(**cols))) == [0, 1, 3, 3], key
     # no load: an empty slot does not matter
-    assert _plain_end(_sched([2] * 4, [0] * 4, [-1] * 4, [3] * 4)) == [0, 4, 4, 4]
+    assert list(_plain_end(_sched([2] * 4, [0] * 4, [-1] * 4, [3] * 4))) == [0, 4, 4, 4]
     # without double buffering a load into an "empty" slot repeats as well
-    assert _plain_end(_sched([2] * 4, [1] * 4, [-1] * 4, [3] * 4, db=False)) == [0, 4, 4, 4]
-    assert _plain_end(_sched([2] * 4, [1] * 4, [-1] * 4, [3] * 4)) == [0, 1, 2, 3]
-    assert _plain_end(_sched([], [], [], [])) == []
-    assert _plain_end(_sched([2], [1], [-1], [3])) == [0]
+    assert list(_plain_end(_sched([2] * 4, [1] * 4, [-1] * 4, [3] * 4, db=False))) == [0, 4, 4, 4]
+    assert list(_plain_end(_sched([2] * 4, [1] * 4, [-1] * 4, [3] * 4))) == [0, 1, 2, 3]
+    assert list(_plain_end(_sched([], [], [], []))) == []
+    assert list(_plain_end(_sched([2], [1], [-1], [3]))) == [0]
 
 
 # ------------------------------------------------------------------ schedule_times

@@ -493,17 +493,23 @@ def _flat_arrays(mappings: list[Mapping]) -> dict:
         ab0 += len(bl.act)
         wb0 += len(bl.w)
         ob0 += no
-    plain = np.concatenate(T.pop("plain"))
+    t = {k: _joined(v) for k, v in T.items()}
+    plain = t.pop("plain")
     stops = np.append(np.flatnonzero(~plain), len(plain))
-    rel = np.concatenate(T["release"])
+    rel = t["release"]
     has = rel >= 0
     look_back = int((np.flatnonzero(has) - rel[has]).max()) if has.any() else 0
-    t = {k: np.concatenate(v) for k, v in T.items()}
     # per tile: the first tile at or after it that is not plain (fast-forward horizon)
     t["plain_end"] = stops[np.searchsorted(stops, np.arange(len(plain)))]
-    a = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in A.items()}
+    a = {k: _joined(v) if v else np.zeros(0, np.int64) for k, v in A.items()}
     return dict(t=t, a=a, act=act, wgt=wgt, out=out, layer_first=layer_first,
                 layer_last=layer_last, look_back=look_back)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The layers' parts of a column end to end (one layer's part as it is, not copied: a
+    layer run alone, as planning does, would otherwise copy every column of every tile)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _as_views(f: dict) -> dict:

@@ -97,7 +97,7 @@ class TileSchedule:
         return (self.g1 - self.g0) * (self.u1 - self.u0)
 
 
-def _plain_end(s: TileSchedule) -> list[int]:
+def _plain_end(s: TileSchedule) -> memoryview:
     """Per tile, the first tile at or after it that does not repeat its predecessor (same
     stream, load, drain and WRF slot distance; a load into an empty slot never repeats)."""
     n = len(s)
@@ -111,7 +111,7 @@ def _plain_end(s: TileSchedule) -> list[int]:
         same[1:] &= x[1:] == x[:-1]
     same &= ~has | (off >= 0) | (not s.double_buffer)
     stops = np.append(np.flatnonzero(~same), n)
-    return stops[np.searchsorted(stops, idx)].tolist()
+    return memoryview(stops[np.searchsorted(stops, idx)])
 
 
 def schedule_times(s: TileSchedule) -> tuple[np.ndarray, int]:
@@ -122,10 +122,9 @@ def schedule_times(s: TileSchedule) -> tuple[np.ndarray, int]:
     WRF slot distance + 2): the recurrence is max-plus, so every later tile of the run is the
     previous one shifted (see :meth:`GatedArray._fast_forward`)."""
     L = s.rows
-    stream = s.stream_cycles.tolist()
-    load = s.load_cycles.tolist()
-    release = s.release.tolist()
-    drain = s.drain_cols.tolist()
+    # read one element at a time: memoryviews give Python ints as fast as lists, unmade
+    stream, load, release, drain = (memoryview(np.ascontiguousarray(x)) for x in (
+        s.stream_cycles, s.load_cycles, s.release, s.drain_cols))
     n = len(stream)
     base = [0] * n
     rdy = [0] * n     # load end of every tile (0: no load)
