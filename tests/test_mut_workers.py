@@ -114,3 +114,22 @@ def test_a_result_that_cannot_cross_back_is_reported_not_waited_for():
         with pytest.raises(RuntimeError) as exc:
             list(pool.finished())
     assert str(exc.value) == "task 0 failed in a worker process, then not when run again"
+
+
+def _meet(barrier, i):
+    barrier.wait(timeout=30)        # every job's task at once, or none
+    return os.getpid()
+
+
+@needs_fork
+def test_the_pool_has_one_process_per_job():
+    """More jobs than processors: one task per job meets the others at a barrier, which only
+    a pool of that many processes lets them all reach (a pool sized by the processor count
+    would leave one waiting until the barrier breaks)."""
+    jobs = (os.cpu_count() or 1) + 1
+    barrier = mp.get_context("fork").Barrier(jobs)
+    with TaskPool(jobs, barrier) as pool:
+        for i in range(jobs):
+            pool.submit(i, _meet, i)
+        pids = {pid for _, pid in pool.finished()}
+    assert len(pids) == jobs and PARENT not in pids
