@@ -814,3 +814,34 @@ def test_a_candidate_faster_by_one_cycle_wins():
     m = sim.plan_layer(layer, resolve(arch), dataflow_of(arch), formats["l1"],
                        LayerContext(True, True))
     assert (m.name, m.notes) == ("stream", ["mapping stream: 751 cycles alone (others: prf16 752)"])
+
+
+# found by a search over the memory proof's strategy (58,316 layers planned with each variant of
+# the second pruning test): a candidate whose memory bound equals the best run so far is still
+# run (it could tie and win on bytes), and a candidate pruned by its memory bound does not end
+# the search (a later one, with a higher compute bound, may have a lower memory bound)
+PRUNING = [
+    (preset("ssvq").replace({
+        "array.rows": 4, "array.cols": 4, "array.wrf_depth": 2, "weights.k": 4, "weights.d": 4,
+        "memory.l1_act_bytes": 4080, "memory.l1_weight_bytes": 768, "memory.l1_out_bytes": 16,
+        "memory.l1_double_buffer": False, "memory.l2_bytes": 19392, "memory.l2_banks": 12,
+        "memory.l2_bank_width_bytes": 4, "memory.l2_act_fraction": 0.0,
+        "memory.dram_bytes_per_cycle": 3.0, "memory.dram_latency_cycles": 132}),
+     Layer("l1", "linear", 1, 6, 56, 2),
+     ["mapping prf16: 419 cycles alone (others: l1-block1 794)"]),
+    (preset("ews").replace({
+        "array.rows": 7, "array.cols": 7, "array.wrf_depth": 2,
+        "dataflow.wrf_double_buffer": False, "memory.l1_act_bytes": 44,
+        "memory.l1_weight_bytes": 294, "memory.l1_out_bytes": 112, "memory.l2_bytes": 21632,
+        "memory.l2_banks": 4, "memory.l2_act_fraction": 0.0,
+        "memory.dram_bytes_per_cycle": 1.5, "memory.dram_latency_cycles": 0}),
+     Layer("l0", "conv", 4, 2, 8, 8, kernel_h=3, kernel_w=2, stride_w=2, groups=8),
+     ["mapping prf16: 273 cycles alone (others: stream >= 299, l1-block1 >= 299)",
+      "2 groups packed per tile"]),
+]
+
+
+@pytest.mark.parametrize("arch,layer,notes", PRUNING, ids=["bound-equal", "after-pruned"])
+def test_the_memory_bound_prunes_strictly_and_the_search_goes_on(arch, layer, notes):
+    m = sim.plan(layer, arch)
+    assert m.name == "prf16" and m.notes == notes
