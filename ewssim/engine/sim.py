@@ -38,7 +38,7 @@ from ewssim.engine.reuse import Reuse, on
 from ewssim.engine.stalls import CAUSES, attribute
 from ewssim.engine.workers import TaskPool, compact, expand
 from ewssim.errors import InputError
-from ewssim.hw.array import GatedArray, schedule_cycles
+from ewssim.hw.array import GatedArray, column, schedule_cycles
 from ewssim.hw.dram import ACT_READ, DramChannel
 from ewssim.hw.l1 import ACT_FILL, WEIGHT_FILL, L1Buffer, drain_process, fill_process
 from ewssim.hw.l2 import L2Span, Ring, staged_input_process, weight_prefetch_process
@@ -513,16 +513,11 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def _as_views(f: dict) -> dict:
-    """The columns of :func:`_flat_arrays` as memoryviews of their arrays.  The array process
-    indexes them one element at a time: a memoryview gives plain Python ints and bools about
-    as fast as a list, and several times faster than numpy indexing, and it costs nothing to
-    make, where a list of every tile costs a Python object per element although the
-    fast-forward reads only a few of a long run's tiles (VGG-16 on 8x8: 1.6M tiles in one
-    layer, a few thousand read)."""
-    def view(v: np.ndarray) -> memoryview:
-        return memoryview(np.ascontiguousarray(v))
-    return dict(f, t={k: view(v) for k, v in f["t"].items()},
-                a={k: view(v) for k, v in f["a"].items()})
+    """The columns of :func:`_flat_arrays` as the array process reads them, one element at a
+    time (:func:`~ewssim.hw.array.column`; VGG-16 on 8x8 has 1.6M tiles in one layer, of
+    which the fast-forward reads a few thousand)."""
+    return dict(f, t={k: column(v) for k, v in f["t"].items()},
+                a={k: column(v) for k, v in f["a"].items()})
 
 
 def _plain(s, bl, la: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -97,6 +97,14 @@ class TileSchedule:
         return (self.g1 - self.g0) * (self.u1 - self.u0)
 
 
+def column(x: np.ndarray) -> memoryview:
+    """An array to be read one element at a time in a Python loop: a memoryview of it gives
+    plain Python ints and bools about as fast as a list, several times faster than numpy
+    indexing, and costs nothing to make (a list costs a Python object per element, although
+    the fast-forward reads only a few of a long run's tiles)."""
+    return memoryview(np.ascontiguousarray(x))
+
+
 def _plain_end(s: TileSchedule) -> memoryview:
     """Per tile, the first tile at or after it that does not repeat its predecessor (same
     stream, load, drain and WRF slot distance; a load into an empty slot never repeats)."""
@@ -122,8 +130,7 @@ def schedule_times(s: TileSchedule) -> tuple[np.ndarray, int]:
     WRF slot distance + 2): the recurrence is max-plus, so every later tile of the run is the
     previous one shifted (see :meth:`GatedArray._fast_forward`)."""
     L = s.rows
-    # read one element at a time: memoryviews give Python ints as fast as lists, unmade
-    stream, load, release, drain = (memoryview(np.ascontiguousarray(x)) for x in (
+    stream, load, release, drain = (column(x) for x in (
         s.stream_cycles, s.load_cycles, s.release, s.drain_cols))
     n = len(stream)
     base = [0] * n
