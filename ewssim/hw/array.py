@@ -100,8 +100,8 @@ class TileSchedule:
 def column(x: np.ndarray) -> memoryview:
     """An array to be read one element at a time in a Python loop: a memoryview of it gives
     plain Python ints and bools about as fast as a list, several times faster than numpy
-    indexing, and costs nothing to make (a list costs a Python object per element, although
-    the fast-forward reads only a few of a long run's tiles)."""
+    indexing, and costs nothing to make from a contiguous array (a list costs a Python object
+    per element, although the fast-forward reads only a few of a long run's tiles)."""
     return memoryview(np.ascontiguousarray(x))
 
 
@@ -119,7 +119,7 @@ def _plain_end(s: TileSchedule) -> memoryview:
         same[1:] &= x[1:] == x[:-1]
     same &= ~has | (off >= 0) | (not s.double_buffer)
     stops = np.append(np.flatnonzero(~same), n)
-    return memoryview(stops[np.searchsorted(stops, idx)])
+    return column(stops[np.searchsorted(stops, idx)])
 
 
 def schedule_times(s: TileSchedule) -> tuple[np.ndarray, int]:
