@@ -645,7 +645,8 @@ def test_reuse_over_an_l2_axis_equals_fresh_runs_serial_and_parallel(jobs):
     """ResNet-18 (ten segments between vector operators) at 8, 4 and 1 MB of L2 with one
     ``Reuse``, serially and with two workers: every point equals its fresh simulation, and
     each step reuses what it may and recomputes the rest -- at 4 MB most plans are reused
-    while three segments are run again with them."""
+    while three segments are run again with them.  At 8 MB the segments of layer1.0 and
+    layer1.1 have the same plans: one run serves both."""
     net = api.load_workload("resnet18")
     reuse = Reuse()
     steps = []
@@ -656,7 +657,7 @@ def test_reuse_over_an_l2_axis_equals_fresh_runs_serial_and_parallel(jobs):
         assert _rows(got) == _rows(sim.simulate(net, arch)), l2
         steps.append(tuple(reuse.stats[k] - before[k] for k in reuse.stats))
     # (plans, plans reused, runs, runs reused) per step
-    assert steps == [(12, 0, 10, 0), (1, 11, 3, 7), (5, 8, 7, 3)]
+    assert steps == [(12, 0, 9, 0), (1, 11, 3, 7), (5, 8, 7, 3)]
 
 
 # ------------------------------------------------------------- whole runs against the reference

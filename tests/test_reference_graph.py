@@ -5,6 +5,9 @@ graphs and memory settings (hypothesis)."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -128,4 +131,50 @@ def test_spilled_residual_example():
     res, ref = both(net, "ews", over)
     add = next(r for r in res if getattr(r, "name", "") == "add")
     assert add.traffic.dram_act_read_bytes > 0 and add.stalls
+    check(res, ref)
+
+
+def chain(blocks: int, h: int, c: int, k: int) -> Network:
+    """A 1x1 stem conv, then ``blocks`` identical residual blocks in a row: conv 3x3
+    (c -> k) -> conv 1x1 (k -> c) -> add with the block input."""
+    nodes, ins, x = [Layer("stem", "conv", h, h, c, c)], {}, "stem"
+    for b in range(blocks):
+        c1, c2, add = f"b{b}.c1", f"b{b}.c2", f"b{b}.add"
+        nodes.append(Layer(c1, "conv", h, h, c, k, 3, 3, pad_h=1, pad_w=1))
+        ins[c1] = (x,)
+        nodes.append(Layer(c2, "conv", h, h, k, c))
+        nodes.append(VectorOp(add, "add", h, h, c, h, h, c))
+        ins[add] = (c2, x)
+        x = add
+    return Network.from_nodes("chain", nodes, ins)
+
+
+@settings(max_examples=15, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.sampled_from([4, 6, 8]), c=st.integers(1, 8), k=st.integers(1, 12),
+       over=memories, name=st.sampled_from(["ews", "ws"]))
+def test_identical_segments_run_once(h, c, k, over, name):
+    """Blocks 2 and 3 of a chain are the same simulation (same plans, inputs and outputs
+    where blocks 2 and 3 keep them): the engine runs it once and gives both its rows; every
+    node still equals the reference."""
+    net = chain(3, h, c, k)
+    runs = []
+    real = sim._segment_task
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sim, "_segment_task",
+                   lambda state, ms: runs.append([m.layer.name for m in ms])
+                   or real(state, ms))
+        got = both(net, name, over)
+    if got is None:
+        return
+    res, ref = got
+    segments = [["stem", "b0.c1", "b0.c2"], ["b1.c1", "b1.c2"], ["b2.c1", "b2.c2"]]
+    assert all(s in segments for s in runs) and len(runs) == len({tuple(s) for s in runs})
+    plans = {r.mapping.layer.name: r.mapping for r in res if not isinstance(r, VectorResult)}
+    same = all(sim._equal(dataclasses.replace(plans[f"b1.{x}"], layer=None, notes=[]),
+                          dataclasses.replace(plans[f"b2.{x}"], layer=None, notes=[]))
+               for x in ("c1", "c2"))
+    event("blocks 1 and 2 run once" if len(runs) < 3 else "three runs")
+    if same and len(runs) == 3:
+        raise AssertionError("blocks 1 and 2 have the same plans but ran twice")
     check(res, ref)

@@ -33,7 +33,7 @@ from ewssim.config import ArchConfig
 from ewssim.dataflow import Dataflow, Hardware, Mapping, dataflow_of, resolve
 from ewssim.dataflow.base import LayerContext, Traffic
 from ewssim.dataflow.blocks import MappingInvalid, attach_blocks
-from ewssim.engine.lifetimes import plan_graph
+from ewssim.engine.lifetimes import GraphPlan, plan_graph
 from ewssim.engine.reuse import Reuse, on
 from ewssim.engine.stalls import CAUSES, attribute
 from ewssim.engine.workers import TaskPool, compact, expand
@@ -236,7 +236,7 @@ def simulate(network: Network, arch: ArchConfig | Hardware, *,
              progress: Progress | None = None,
              formats: dict[str, LayerFormat] | None = None, flow: Dataflow | None = None,
              mapping: str | dict[str, str] | None = None, jobs: int = 1,
-             reuse: Reuse | None = None) -> list:
+             reuse: Reuse | None = None, graph: GraphPlan | None = None) -> list:
     """Per-node results of ``network`` on ``arch``, in run order: a :class:`LayerResult` per
     array layer and a :class:`~ewssim.hw.vector.VectorResult` per vector operator (a network
     of layers only gives layer results).  ``formats`` gives each weighted layer's weight
@@ -251,7 +251,8 @@ def simulate(network: Network, arch: ArchConfig | Hardware, *,
     (:mod:`ewssim.engine.workers`); the results are the same.  ``reuse``
     (:class:`~ewssim.engine.reuse.Reuse`): layer plans and segment runs of earlier calls on
     the same hardware at another L2 size, used where the L2 size does not change them; the
-    results are the same."""
+    results are the same.  ``graph``: :func:`~ewssim.engine.lifetimes.plan_graph` of
+    ``network`` on this hardware, when the caller has it already."""
     if isinstance(arch, Hardware):
         hw = arch
         if flow is None:
@@ -259,7 +260,7 @@ def simulate(network: Network, arch: ArchConfig | Hardware, *,
     else:
         hw, flow = resolve(arch), dataflow_of(arch)
     with _no_cyclic_gc():
-        return _simulate(network, hw, flow, progress, formats, mapping, jobs, reuse)
+        return _simulate(network, hw, flow, progress, formats, mapping, jobs, reuse, graph)
 
 
 @contextlib.contextmanager
@@ -282,8 +283,8 @@ def _no_cyclic_gc():
 
 def _simulate(network: Network, hw: Hardware, flow: Dataflow, progress: Progress | None,
               formats: dict[str, LayerFormat] | None, mapping, jobs: int,
-              reuse: Reuse | None = None) -> list:
-    gp = plan_graph(network, hw)
+              reuse: Reuse | None = None, graph: GraphPlan | None = None) -> list:
+    gp = graph if graph is not None else plan_graph(network, hw)
     # the segments of array layers between vector operators, and the run order
     segments: list[list[int]] = [[]]
     order: list = []
@@ -344,6 +345,10 @@ def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, form
     for li, i in enumerate(same):
         copies.setdefault(i, []).append(li)
     runs: dict[int, list] = {}
+    # a segment whose plans are those of one already submitted (e.g. two identical residual
+    # blocks) is the same simulation: it waits for that run instead of running again
+    submitted: dict[tuple, int] = {}       # ids of a segment's kept plans -> the segment run
+    twins: dict[int, list[int]] = {}       # segment run -> the segments that take its rows
     done = 0
     parallel = TaskPool.can_fork(jobs)
     if reuse is not None:
@@ -364,7 +369,10 @@ def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, form
                     rows = reuse.run(plans, hw) if reuse is not None else None
                     if rows is not None:
                         runs[k] = rows
+                    elif (same := submitted.setdefault(tuple(map(id, plans)), k)) != k:
+                        twins[same].append(k)
                     else:
+                        twins[k] = []
                         pool.submit(("seg", k), _segment_task,
                                     [sendable[j] for j in segments[k]])
         if progress:
@@ -381,7 +389,8 @@ def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, form
                 pool.submit(("plan", i), _plan_task, i)
         for (kind, x), res in pool.finished():
             if kind == "seg":
-                runs[x] = res[0]
+                for k in (x, *twins[x]):
+                    runs[k] = res[0]
                 if reuse is not None:
                     reuse.keep_run(tuple(kept[j] for j in segments[x]), *res)
                 continue
@@ -417,7 +426,8 @@ def _segment(idx: list[int], mappings: list[Mapping], hw: Hardware,
         return _scalesim_stalls(results, hw)
     if per_layer is None:
         per_layer = _run(ms, hw)[0]
-    return [LayerResult(mapping=m, compute_cycles=tot - st, stall_cycles=st, stalls=causes,
+    return [LayerResult(mapping=m, compute_cycles=tot - st, stall_cycles=st,
+                        stalls=dict(causes),
                         notes=list(m.notes), fast_forwarded=ff)
             for m, (tot, st, causes, ff) in zip(ms, per_layer, strict=True)]
 
