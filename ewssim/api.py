@@ -332,7 +332,7 @@ class RunResult:
             self.hardware = resolve(self.arch)
         return self.hardware
 
-    @property
+    @functools.cached_property
     def energy_model(self) -> EnergyModel:
         return EnergyModel(self.hw, self.tech)
 
@@ -468,14 +468,20 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
     how = "given formats"
     if formats is None:
         formats, how = weight_formats(a, net, compressed=compressed, weights=weights)
-    hw = resolve(a)
+    flow = dataflow_of(a)
+    hw = flow.resolve(a)     # ``a`` is checked (load_arch)
     t = load_tech(tech)
     em = EnergyModel(hw, t)  # built first: a bad table fails before the engine runs
-    results = _simulate(net, hw, progress=progress, formats=formats, flow=dataflow_of(a),
-                        mapping=mapping, jobs=jobs, reuse=reuse)
+    gp = plan_graph(net, hw)
+    results = _simulate(net, hw, progress=progress, formats=formats, flow=flow,
+                        mapping=mapping, jobs=jobs, reuse=reuse, graph=gp)
     df = pd.DataFrame([_row(r, hw, em) for r in results])
-    return RunResult(arch=a, network=net, layers=df, results=results, tech=t, weights=how,
-                     hardware=hw)
+    run = RunResult(arch=a, network=net, layers=df, results=results, tech=t, weights=how,
+                    hardware=hw)
+    # what the run's totals read again, computed once here (functools.cached_property)
+    run.__dict__.update(energy_model=em, _residuals=(gp.residual_bytes,
+                                                     gp.residual_spilled_bytes))
+    return run
 
 
 def check_functional(result: RunResult, *, max_macs: int = 20_000_000, seed: int = 0,

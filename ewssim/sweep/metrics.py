@@ -41,9 +41,10 @@ def available_metrics() -> list[str]:
     return list(PRE_SIM_METRICS)
 
 
-def pre_sim_metrics(arch: ArchConfig) -> dict:
-    """Every available pre-simulation metric of ``arch``."""
-    from ewssim.dataflow import resolve
+def pre_sim_metrics(arch: ArchConfig, checked: bool = False) -> dict:
+    """Every available pre-simulation metric of ``arch`` (``checked``: ``arch`` has just been
+    checked, e.g. built by :func:`ewssim.config.from_dict`; it is not checked again)."""
+    from ewssim.dataflow import dataflow_of, resolve
 
-    hw = resolve(arch)
+    hw = dataflow_of(arch).resolve(arch) if checked else resolve(arch)
     return {name: PRE_SIM_METRICS[name][0](hw) for name in available_metrics()}

@@ -83,11 +83,13 @@ def config_keys() -> list[str]:
 def flat_config(arch: ArchConfig) -> dict:
     """``{"name": .., "clock_mhz": .., "array.rows": .., ...}`` -- every configuration key."""
     out: dict = {}
-    for k, v in dataclasses.asdict(arch).items():
-        if isinstance(v, dict):
-            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+    for f in dataclasses.fields(arch):        # sections hold plain values: no deep copy
+        v = getattr(arch, f.name)
+        if dataclasses.is_dataclass(v):
+            out.update({f"{f.name}.{g.name}": getattr(v, g.name)
+                        for g in dataclasses.fields(v)})
         else:
-            out[k] = v
+            out[f.name] = v
     return out
 
 
@@ -229,7 +231,7 @@ class SweepSpec:
             arch, preset, reason, cid = self._build(assign, start)
             metrics: dict = {}
             if arch is not None:
-                metrics = pre_sim_metrics(arch)
+                metrics = pre_sim_metrics(arch, checked=True)   # _build checked it
                 reason = self._violated(metrics)
             for w, wkey in zip(self.workloads, wl_keys, strict=True):
                 pid = short_hash({"config_id": cid, "workload": wkey})
