@@ -641,23 +641,35 @@ def test_activation_residency_of_a_chain():
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_reuse_over_an_l2_axis_equals_fresh_runs_serial_and_parallel(jobs):
+def test_reuse_over_an_l2_axis_equals_fresh_runs_serial_and_parallel(jobs, monkeypatch):
     """ResNet-18 (ten segments between vector operators) at 8, 4 and 1 MB of L2 with one
     ``Reuse``, serially and with two workers: every point equals its fresh simulation, and
     each step reuses what it may and recomputes the rest -- at 4 MB most plans are reused
     while three segments are run again with them.  At 8 MB the segments of layer1.0 and
-    layer1.1 have the same plans: one run serves both."""
+    layer1.1 have the same plans: one run serves both.  Serially, the plans made again
+    take their tile schedules from the first step's (a fresh run at 1 MB builds 31)."""
+    from ewssim.dataflow import systolic
+
+    built = []
+    real = systolic.build_schedule
+    monkeypatch.setattr(systolic, "build_schedule",
+                        lambda *a: built.append(a[0].name) or real(*a))
     net = api.load_workload("resnet18")
     reuse = Reuse()
     steps = []
     for l2 in (8 << 20, 4 << 20, 1 << 20):
         arch = _arch(**{"memory.l2_bytes": l2})
         before = dict(reuse.stats)
+        n = len(built)
         got = sim.simulate(net, arch, reuse=reuse, jobs=jobs)
+        steps.append((*(reuse.stats[k] - before[k] for k in reuse.stats), len(built) - n))
+        n = len(built)
         assert _rows(got) == _rows(sim.simulate(net, arch)), l2
-        steps.append(tuple(reuse.stats[k] - before[k] for k in reuse.stats))
-    # (plans, plans reused, runs, runs reused) per step
-    assert steps == [(12, 0, 9, 0), (1, 11, 3, 7), (5, 8, 7, 3)]
+        fresh = len(built) - n
+    # (plans, plans reused, runs, runs reused, schedules built) per step
+    assert [s[:4] for s in steps] == [(12, 0, 9, 0), (1, 11, 3, 7), (5, 8, 7, 3)]
+    if jobs == 1:
+        assert [s[4] for s in steps] == [28, 0, 0] and fresh == 31
 
 
 # ------------------------------------------------------------- whole runs against the reference

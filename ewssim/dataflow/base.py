@@ -81,6 +81,8 @@ class Dataflow(ABC):
     @abstractmethod
     def candidates(self, layer: Layer, lhw: LayerHardware, weight_bytes: int,
                    ctx: LayerContext = OFF_CHIP, codebook_bytes: int = 0, *,
-                   lazy: bool = False) -> list[Mapping]:
+                   lazy: bool = False, schedules: dict | None = None) -> list[Mapping]:
         """Every mapping of ``layer`` this dataflow would consider, in a fixed order
-        (``lazy``: without their L1 blocks, see :func:`ewssim.dataflow.blocks.attach_blocks`)."""
+        (``lazy``: without their L1 blocks, see :func:`ewssim.dataflow.blocks.attach_blocks`;
+        ``schedules``: a cache of tile schedules that the caller keeps for one hardware
+        apart from its L2 size)."""

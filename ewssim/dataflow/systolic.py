@@ -11,7 +11,7 @@ tiling and traffic are the shared machinery of :mod:`ewssim.dataflow.tiling` and
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from ewssim.config import ArchConfig
 from ewssim.dataflow.base import OFF_CHIP, Dataflow, LayerContext, Mapping
@@ -147,9 +147,13 @@ class SystolicDataflow(Dataflow):
 
     def candidates(self, layer: Layer, lhw: LayerHardware, weight_bytes: int,
                    ctx: LayerContext = OFF_CHIP, codebook_bytes: int = 0, *,
-                   lazy: bool = False) -> list[Mapping | MappingInvalid]:
+                   lazy: bool = False, schedules: dict | None = None
+                   ) -> list[Mapping | MappingInvalid]:
         """``lazy``: leave the L1 blocks to :func:`~ewssim.dataflow.blocks.attach_blocks`
-        (the engine builds them only for the candidates it runs)."""
+        (the engine builds them only for the candidates it runs).  ``schedules``: tile
+        schedules built before on this hardware apart from its L2 size (a schedule depends
+        on neither the L2 nor where the layer's activations live), added to as they are
+        built."""
         out: list[Mapping | MappingInvalid] = []
         built: dict = {}
         whole = stream_pixels(layer)
@@ -158,8 +162,13 @@ class SystolicDataflow(Dataflow):
             # schedule, built once)
             key = None if chunk is None or chunk >= whole else chunk
             s = built.get(key)
+            if s is None and schedules is not None:
+                s = schedules.get(_schedule_key(layer, lhw, key))
             if s is None:
-                s = built[key] = build_schedule(layer, lhw, chunk)
+                s = build_schedule(layer, lhw, chunk)
+                if schedules is not None:
+                    schedules[_schedule_key(layer, lhw, key)] = s
+            built[key] = s
             traffic = array_traffic(s, layer, lhw, psums_in_prf=in_prf)
             notes = [f"{s.pack} groups packed per tile"] if s.pack > 1 else []
             m = Mapping(layer=layer, schedule=s, traffic=traffic, lhw=lhw, psums_in_prf=in_prf,
@@ -174,6 +183,13 @@ class SystolicDataflow(Dataflow):
                     continue
             out.append(m)
         return out
+
+
+def _schedule_key(layer: Layer, lhw: LayerHardware, chunk: int | None) -> tuple:
+    """What :func:`build_schedule` reads besides the hardware: the layer but its name, the
+    layer hardware but ``hw``, the chunk."""
+    return (replace(layer, name=""), chunk,
+            tuple(getattr(lhw, f.name) for f in fields(lhw) if f.name != "hw"))
 
 
 def l1_chunk(layer: Layer, lhw: LayerHardware) -> int:

@@ -44,6 +44,12 @@ class Reuse:
         self._key: tuple | None = None
         self._plans: dict = {}            # plan key -> [Mapping]
         self._runs: dict = {}             # ids of a segment's plans -> [(plans, L2Span, rows)]
+        #: tile schedules (the dataflow's ``candidates(schedules=)``) and their closed-form
+        #: cycles by the schedule's id: neither depends on the L2 size (nor on where a
+        #: layer's activations live), so a layer planned again at another L2 size, or with
+        #: other activation residency, tiles as before
+        self.schedules: dict = {}
+        self.cycles: dict[int, int] = {}
         self.stats = {"plans": 0, "plans_reused": 0, "runs": 0, "runs_reused": 0}
 
     def bind(self, hw: Hardware, flow) -> None:
@@ -52,6 +58,8 @@ class Reuse:
             self._key = key
             self._plans.clear()
             self._runs.clear()
+            self.schedules.clear()
+            self.cycles.clear()
 
     def plan(self, key, hw: Hardware) -> Mapping | None:
         """A kept plan for ``key`` that holds for ``hw``'s L2 shares (the kept object)."""

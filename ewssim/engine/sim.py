@@ -79,7 +79,8 @@ def activation_residency(network: Network, hw: Hardware) -> list[LayerContext]:
 # ----------------------------------------------------------------------------- planning
 
 def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | None,
-               ctx: LayerContext, pin: str | None = None) -> Mapping:
+               ctx: LayerContext, pin: str | None = None, reuse: Reuse | None = None
+               ) -> Mapping:
     """The mapping the engine runs for ``layer``: every valid candidate of the dataflow is run
     through the engine (this layer alone, with its activations where the network puts them)
     and the one with the fewest cycles is kept; ties: fewer DRAM + L2 bytes, then the
@@ -89,12 +90,14 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
     compute, their DRAM bytes over the channel, their L2 bytes over the port: no run can be
     shorter) and a candidate whose bound exceeds the best run so far is not run: the choice is
     the exhaustive one.  (In a network, layers identical but for their name share one plan:
-    :func:`_plan_and_run`.)"""
+    :func:`_plan_and_run`.)  ``reuse``: tile schedules and their cycles built before on this
+    hardware at another L2 size (:class:`~ewssim.engine.reuse.Reuse`), used and added to."""
     lhw = hw.layer(fmt.format if fmt else None, ctx.act_density)
     wbytes = lhw.weight_bytes(layer, fmt.total_bytes if fmt else None)
     header = fmt.codebook_bytes if fmt is not None else 0
     ideal = hw.memory.ideal
-    cands = flow.candidates(layer, lhw, wbytes, ctx, header, lazy=True)
+    cands = flow.candidates(layer, lhw, wbytes, ctx, header, lazy=True,
+                            schedules=reuse.schedules if reuse is not None else None)
     why_not = [str(c) for c in cands if isinstance(c, MappingInvalid)]
     cands = [c for c in cands if not isinstance(c, MappingInvalid)]
     if pin is not None:
@@ -109,7 +112,8 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
     best = None
     # no run can beat the mapping's compute alone (nor, once its blocks are known, the time
     # its DRAM and L2 bytes hold the channel and the port)
-    ideal_cycles: dict[int, int] = {}          # per schedule (candidates may share one)
+    # per schedule (candidates may share one)
+    ideal_cycles: dict[int, int] = reuse.cycles if reuse is not None else {}
     for c in cands:
         if id(c.schedule) not in ideal_cycles:
             ideal_cycles[id(c.schedule)] = schedule_cycles(c.schedule)
@@ -379,7 +383,7 @@ def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, form
             done += len(copies[x])
             progress(done, n, network.layers[x].name)
 
-    with TaskPool(jobs, (hw, flow, args, parallel)) as pool:
+    with TaskPool(jobs, (hw, flow, args, parallel, reuse)) as pool:
         for i in todo:
             base = reuse.plan(keys[i], hw) if reuse is not None else None
             if base is not None:
@@ -403,9 +407,9 @@ def _plan_and_run(network: Network, hw: Hardware, flow: Dataflow, contexts, form
 
 
 def _plan_task(state, i: int):
-    hw, flow, args, parallel = state
+    hw, flow, args, parallel, reuse = state
     layer, fmt, ctx, pin = args[i]
-    m = plan_layer(layer, hw, flow, fmt, ctx, pin)
+    m = plan_layer(layer, hw, flow, fmt, ctx, pin, reuse)
     return compact(m) if parallel else m
 
 
