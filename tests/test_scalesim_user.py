@@ -113,17 +113,20 @@ USER_SMALL = ScaleSimConfig(interface="user", ifmap_sram_kb=1, filter_sram_kb=1,
                             ofmap_bandwidth=1, ifmap_banks=1, filter_banks=1)
 
 
-@pytest.mark.parametrize("kw, fld", [
-    (dict(pad_h=1, pad_w=1), "pad_h"),
-    (dict(dil_w=2), "dil_w"),
-    (dict(stride_h=2), "stride_w"),
-    (dict(stride_h=2, stride_w=2, ceil_mode=False), "ceil_mode"),  # (12 - 3) / 2 rounded down
-    (dict(batch=2), "batch"),
+@pytest.mark.parametrize("kw, fld, problem, allowed", [
+    (dict(pad_h=1, pad_w=1), "pad_h", "padding", "0 (SCALE-Sim has no padding)"),
+    (dict(dil_w=2), "dil_w", "dilation", "1"),
+    (dict(stride_h=2), "stride_w", "different strides per axis", "stride_w = stride_h = 2"),
+    (dict(stride_h=2, stride_w=2, ceil_mode=False), "ceil_mode",  # (12 - 3) / 2 rounded down
+     "the output size is rounded down", "true (SCALE-Sim rounds the output size up)"),
+    (dict(batch=2), "batch", "a batch of 2 images", "1"),
 ])
-def test_layers_scalesim_cannot_run_are_refused_naming_the_field(kw, fld):
+def test_layers_scalesim_cannot_run_are_refused_naming_the_field(kw, fld, problem, allowed):
     with pytest.raises(InputError) as exc:
         scalesim_layer(_conv(**kw), 8, 8, USER_SMALL)
     assert exc.value.field == fld and "\n" not in str(exc.value)
+    assert exc.value.problem == f"layer 'c': {problem}; SCALE-Sim cannot run it"
+    assert exc.value.allowed == allowed
 
 
 def test_user_bandwidth_must_be_a_multiple_of_the_banks():
