@@ -316,7 +316,11 @@ def _kept_why(note: str) -> str:
 class RunResult:
     """A simulated run: ``layers`` (one row per layer, units in :data:`COLUMN_UNITS`),
     ``totals``, the architecture and the resolved hardware.  Printing it gives a short
-    summary, not the table."""
+    summary, not the table.
+
+    ``layers`` may be given as the table's rows (dicts with the same keys in the same
+    order): the DataFrame is then made when it is first read, and ``totals`` alone (a sweep
+    point) never makes it."""
 
     arch: ArchConfig
     network: Network
@@ -347,29 +351,40 @@ class RunResult:
         gp = plan_graph(self.network, self.hw)
         return gp.residual_bytes, gp.residual_spilled_bytes
 
+    def _columns(self, names: list[str], dtype) -> np.ndarray:
+        """Columns ``names`` of the table as one C-contiguous (column, row) array, read from
+        the rows when the DataFrame has not been made."""
+        rows = self.__dict__.get("_rows")
+        if rows and self.__dict__.get("_layers") is None:
+            return np.array([[r[c] for r in rows] for c in names], dtype=dtype)
+        return np.ascontiguousarray(self.layers[names].to_numpy(dtype=dtype).T)
+
     @property
     def totals(self) -> dict:
-        df = self.layers
+        rows = self.__dict__.get("_rows")
+        lazy = bool(rows) and self.__dict__.get("_layers") is None
+        n_rows = len(rows) if lazy else len(self.layers)
         tot: dict = {"arch": self.arch.name, "workload": self.network.name,
                      "array": f"{self.arch.array.rows}x{self.arch.array.cols}",
-                     "layers": len(self.network.layers), "vector_nodes": len(df) - len(
+                     "layers": len(self.network.layers), "vector_nodes": n_rows - len(
                          self.network.layers)}
         # whole columns at once (a pandas sum per column costs more than a small run);
         # the float columns are summed as pandas does (numpy's pairwise sum of each column)
         ints = ["compute_cycles", "stall_cycles", "total_cycles", "macs", "tiles",
                 "weight_load_cycles", *STALL_COLUMNS, *TRAFFIC_COLUMNS]
-        tot.update(zip(ints, df[ints].to_numpy(dtype=np.int64).sum(axis=0).tolist(),
+        tot.update(zip(ints, self._columns(ints, np.int64).sum(axis=1).tolist(),
                        strict=True))
-        vec = df["mapping"].isin(("vector", "fused")).to_numpy()
-        tot["vector_cycles"] = int(df["total_cycles"].to_numpy()[vec].sum())
+        mapping = [r["mapping"] for r in rows] if lazy else self.layers["mapping"]
+        vec = np.isin(np.asarray(mapping, dtype=object), ("vector", "fused"))
+        tot["vector_cycles"] = int(self._columns(["total_cycles"], np.int64)[0][vec].sum())
         tot["residual_bytes"], tot["residual_dram_bytes"] = self._residuals
         pes = self.hw.physical_pes
         tot["utilization"] = (tot["executed_macs"] / (tot["total_cycles"] * pes)
                               if tot["total_cycles"] else 0.0)
         tot["runtime_ms"] = tot["total_cycles"] / (self.arch.clock_mhz * 1e3)
-        if "energy_pJ" in df:
+        if "energy_pJ" in (rows[0] if lazy else self.layers):
             em = self.energy_model
-            sums = np.ascontiguousarray(df[ENERGY_COLUMNS].to_numpy(dtype=np.float64).T)
+            sums = self._columns(ENERGY_COLUMNS, np.float64)
             tot.update(zip(ENERGY_COLUMNS, sums.sum(axis=1).tolist(), strict=True))
             tot.update(em.efficiency(tot["macs"], tot["executed_macs"], tot["energy_pJ"],
                                      tot["total_cycles"]))
@@ -438,6 +453,24 @@ class RunResult:
         return out
 
 
+def _get_layers(run: RunResult) -> pd.DataFrame:
+    df = run.__dict__.get("_layers")
+    if df is None:
+        df = run.__dict__["_layers"] = pd.DataFrame(run.__dict__["_rows"])
+    return df
+
+
+def _set_layers(run: RunResult, value) -> None:
+    if isinstance(value, pd.DataFrame):
+        run.__dict__.update(_layers=value, _rows=None)
+    else:
+        run.__dict__.update(_layers=None, _rows=list(value))
+
+
+RunResult.layers = property(_get_layers, _set_layers,     # after @dataclass made __init__
+                            doc="One row per layer and vector operator (a DataFrame).")
+
+
 def simulate(arch: str | ArchConfig, workload: str | Network, *,
              array: str | tuple[int, int] | None = None,
              overrides: dict[str, Any] | Iterable[str] | None = None,
@@ -475,9 +508,8 @@ def simulate(arch: str | ArchConfig, workload: str | Network, *,
     gp = plan_graph(net, hw)
     results = _simulate(net, hw, progress=progress, formats=formats, flow=flow,
                         mapping=mapping, jobs=jobs, reuse=reuse, graph=gp)
-    df = pd.DataFrame([_row(r, hw, em) for r in results])
-    run = RunResult(arch=a, network=net, layers=df, results=results, tech=t, weights=how,
-                    hardware=hw)
+    run = RunResult(arch=a, network=net, layers=[_row(r, hw, em) for r in results],
+                    results=results, tech=t, weights=how, hardware=hw)
     # what the run's totals read again, computed once here (functools.cached_property)
     run.__dict__.update(energy_model=em, _residuals=(gp.residual_bytes,
                                                      gp.residual_spilled_bytes))
