@@ -351,18 +351,22 @@ class RunResult:
         gp = plan_graph(self.network, self.hw)
         return gp.residual_bytes, gp.residual_spilled_bytes
 
-    def _columns(self, names: list[str], dtype) -> np.ndarray:
-        """Columns ``names`` of the table as one C-contiguous (column, row) array, read from
-        the rows when the DataFrame has not been made."""
+    def _rows_only(self) -> list[dict] | None:
+        """The table's rows while its DataFrame has not been made (else ``None``)."""
         rows = self.__dict__.get("_rows")
-        if rows and self.__dict__.get("_layers") is None:
+        return rows if rows and self.__dict__.get("_layers") is None else None
+
+    def _columns(self, names: list[str], dtype) -> np.ndarray:
+        """Columns ``names`` of the table as one C-contiguous (column, row) array."""
+        rows = self._rows_only()
+        if rows is not None:
             return np.array([[r[c] for r in rows] for c in names], dtype=dtype)
         return np.ascontiguousarray(self.layers[names].to_numpy(dtype=dtype).T)
 
     @property
     def totals(self) -> dict:
-        rows = self.__dict__.get("_rows")
-        lazy = bool(rows) and self.__dict__.get("_layers") is None
+        rows = self._rows_only()
+        lazy = rows is not None
         n_rows = len(rows) if lazy else len(self.layers)
         tot: dict = {"arch": self.arch.name, "workload": self.network.name,
                      "array": f"{self.arch.array.rows}x{self.arch.array.cols}",

@@ -155,20 +155,15 @@ class SystolicDataflow(Dataflow):
         on neither the L2 nor where the layer's activations live), added to as they are
         built."""
         out: list[Mapping | MappingInvalid] = []
-        built: dict = {}
+        built = schedules if schedules is not None else {}
         whole = stream_pixels(layer)
         for name, chunk, in_prf in self.chunks(layer, lhw):
             # a chunk that holds the whole stream tiles it as the stream does (the same
             # schedule, built once)
-            key = None if chunk is None or chunk >= whole else chunk
+            key = _schedule_key(layer, lhw, None if chunk is None or chunk >= whole else chunk)
             s = built.get(key)
-            if s is None and schedules is not None:
-                s = schedules.get(_schedule_key(layer, lhw, key))
             if s is None:
-                s = build_schedule(layer, lhw, chunk)
-                if schedules is not None:
-                    schedules[_schedule_key(layer, lhw, key)] = s
-            built[key] = s
+                s = built[key] = build_schedule(layer, lhw, chunk)
             traffic = array_traffic(s, layer, lhw, psums_in_prf=in_prf)
             notes = [f"{s.pack} groups packed per tile"] if s.pack > 1 else []
             m = Mapping(layer=layer, schedule=s, traffic=traffic, lhw=lhw, psums_in_prf=in_prf,

@@ -431,8 +431,7 @@ def _segment(idx: list[int], mappings: list[Mapping], hw: Hardware,
     if per_layer is None:
         per_layer = _run(ms, hw)[0]
     return [LayerResult(mapping=m, compute_cycles=tot - st, stall_cycles=st,
-                        stalls=dict(causes),
-                        notes=list(m.notes), fast_forwarded=ff)
+                        stalls=dict(causes), notes=list(m.notes), fast_forwarded=ff)
             for m, (tot, st, causes, ff) in zip(ms, per_layer, strict=True)]
 
 
