@@ -1,8 +1,9 @@
 """Helpers of the SCALE-Sim memory model (ewssim/hw/scalesim_mem.py) against plain loops.
 
 The SCALE-Sim parity tests compare whole layers with SCALE-Sim's recorded reports; these check
-two vectorised helpers of the ifmap read model on their own, on random demand streams
-(hypothesis), against the definition in their docstrings written as a loop."""
+helpers on their own, on random inputs (hypothesis), against the definition in their
+docstrings written as a loop: two vectorised helpers of the ifmap read model (random demand
+streams) and the ofmap words each demand line writes (random GEMM folds)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ewssim.hw.scalesim_mem import _group_scan, _previous_occurrence
+from ewssim.hw.scalesim_mem import (
+    _Folds,
+    _gemm_shape,
+    _group_scan,
+    _OfmapDemand,
+    _previous_occurrence,
+)
 
 
 def previous_occurrence_loop(addr: list[int], passes: int) -> list[int]:
@@ -62,3 +69,35 @@ def test_examples():
     # a group that closes exactly at the end
     assert _group_scan(np.array([-1, -1, 0, -1]), 2) == (4, 3)
     assert _group_scan(np.array([-1]), 3) == (1, None)
+
+
+def ofmap_words_per_line(g: _Folds) -> list[int]:
+    """Fold line ``l`` of column fold ``fc`` writes the pixels ``t = l - (2*rows - 1) - j``
+    in ``[0, T)`` of the columns ``j < nc(fc)``."""
+    out = []
+    for i in range(g.n_lines):
+        f, line = divmod(i, g.Pl)
+        nc = g.nc(f // g.Fr)
+        out.append(sum(0 <= line - (2 * g.rows - 1) - j < g.T for j in range(nc)))
+    return out
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 9), n=st.integers(1, 9), rows=st.integers(1, 4),
+       cols=st.integers(1, 4), data=st.data())
+def test_ofmap_demand_equals_the_loop(m, k, n, rows, cols, data):
+    g = _Folds(_gemm_shape(m, k, n), rows, cols)
+    od = _OfmapDemand(g)
+    words = ofmap_words_per_line(g)
+    cum = [0]
+    for w in words:
+        cum.append(cum[-1] + w)
+    assert [od.cum(i) for i in range(g.n_lines + 2)] == cum + [cum[-1]]
+    assert [od.count(i) for i in range(g.n_lines)] == words
+    assert cum[-1] == m * n * g.Fr    # every output word once per row fold (partial sums)
+    i0 = data.draw(st.integers(0, g.n_lines))
+    need = data.draw(st.integers(1, cum[-1] + 1))
+    want = next((i for i in range(i0, g.n_lines) if cum[i + 1] - cum[i0] >= need), g.n_lines)
+    assert od.first_line_reaching(i0, need) == want
+    for y in range(-2, 8):
+        assert _OfmapDemand._ramp(y, 3) == sum(max(y - j, 0) for j in range(3))
