@@ -378,8 +378,7 @@ class RunResult:
                 "weight_load_cycles", *STALL_COLUMNS, *TRAFFIC_COLUMNS]
         tot.update(zip(ints, self._columns(ints, np.int64).sum(axis=1).tolist(),
                        strict=True))
-        mapping = [r["mapping"] for r in rows] if lazy else self.layers["mapping"]
-        vec = np.isin(np.asarray(mapping, dtype=object), ("vector", "fused"))
+        vec = np.isin(self._columns(["mapping"], object)[0], ("vector", "fused"))
         tot["vector_cycles"] = int(self._columns(["total_cycles"], np.int64)[0][vec].sum())
         tot["residual_bytes"], tot["residual_dram_bytes"] = self._residuals
         pes = self.hw.physical_pes
