@@ -76,6 +76,21 @@ def _other_l2(draw, arch):
     return arch.replace({"memory.l2_bytes": l2, "memory.l2_act_fraction": frac})
 
 
+def _other_memory(draw, arch):
+    """Another L2 size or share, and half the time another DRAM channel too (which empties
+    the plans and runs but keeps the tilings)."""
+    a = _other_l2(draw, arch)
+    m = a.memory
+    if draw(st.booleans()):
+        a = a.replace({
+            "memory.dram_bytes_per_cycle": m.dram_bytes_per_cycle
+            * draw(st.sampled_from([0.25, 0.5, 2, 4])),
+            "memory.dram_latency_cycles": draw(st.sampled_from([0, m.dram_latency_cycles,
+                                                                 m.dram_latency_cycles + 37])),
+            "memory.dram_burst_bytes": draw(st.sampled_from([1, m.dram_burst_bytes, 64]))})
+    return a
+
+
 def _fresh(net, arch):
     try:
         return sim.simulate(net, resolve(arch), flow=dataflow_of(arch))
@@ -86,18 +101,22 @@ def _fresh(net, arch):
 @settings(max_examples=150, **SETTINGS)
 @given(case=cases(), data=st.data())
 def test_reuse_equals_fresh_runs(case, data):
-    """Three L2 sizes in turn with one :class:`Reuse`: each equals its fresh run."""
+    """Three L2 sizes (and DRAM channels) in turn with one :class:`Reuse`: each equals its
+    fresh run."""
     net, arch = case
     reuse = ewssim.Reuse()
     archs = [arch]
     for _ in range(2):
         try:
-            archs.append(_other_l2(data.draw, arch))
+            archs.append(_other_memory(data.draw, arch))
         except InputError:
             pass
-    for a in archs:
+    for j, a in enumerate(archs):
         fresh = _fresh(net, a)
         before = dict(reuse.stats)
+        if j and a.memory.dram_bytes_per_cycle != archs[j - 1].memory.dram_bytes_per_cycle \
+                and reuse.blocks:
+            event("another DRAM channel, with the tilings kept")
         try:
             got = sim.simulate(net, resolve(a), flow=dataflow_of(a), reuse=reuse)
         except InputError:
@@ -224,32 +243,70 @@ def test_other_hardware_empties_the_memo():
     pd.testing.assert_frame_equal(got.layers, api.simulate(slow, net).layers)
 
 
+def test_tilings_are_kept_across_dram_channels_only(monkeypatch):
+    """ResNet-18 on ews 32x32 at DRAM 16 B/cycle, then 4 B/cycle with another latency and
+    burst, then also half the L1 activation buffer, with one ``Reuse``: each step equals its
+    fresh run.  The DRAM step reuses no plan or run, but builds no tile schedule and cuts the
+    L1 blocks of 2 candidates only (those its bounds reach and the first step's did not);
+    the L1 step builds them all again."""
+    from ewssim.dataflow import blocks, systolic
+
+    built: list = []
+    cut: list = []
+    real_build, real_cut = systolic.build_schedule, blocks._act_blocks
+    monkeypatch.setattr(systolic, "build_schedule",
+                        lambda *a: built.append(1) or real_build(*a))
+    monkeypatch.setattr(blocks, "_act_blocks", lambda *a: cut.append(1) or real_cut(*a))
+    net = load_network("resnet18")
+    base = preset("ews").replace({"array.rows": 32, "array.cols": 32})
+    slow = base.replace({"memory.dram_bytes_per_cycle": 4, "memory.dram_latency_cycles": 200,
+                         "memory.dram_burst_bytes": 32})
+    small = slow.replace("memory.l1_act_bytes", base.memory.l1_act_bytes // 2)
+    reuse = ewssim.Reuse()
+    steps = []
+    for a in (base, slow, small):
+        n, b, before = len(built), len(cut), dict(reuse.stats)
+        got = api.simulate(a, net, reuse=reuse)
+        steps.append((len(built) - n, len(cut) - b,
+                      reuse.stats["plans_reused"] - before["plans_reused"]))
+        n, b = len(built), len(cut)
+        fresh = api.simulate(a, net)
+        steps.append((len(built) - n, len(cut) - b))
+        pd.testing.assert_frame_equal(got.layers, fresh.layers)
+        assert got.totals == fresh.totals
+    # (schedules built, blocks cut, plans reused) with the Reuse; (built, cut) fresh
+    assert steps == [(31, 25, 0), (34, 27), (0, 2, 0), (34, 29), (31, 27, 0), (34, 29)]
+
+
 # ----------------------------------------------------------------------------- the sweep
 
-def test_sweep_groups_points_by_all_but_the_l2_size():
+def test_sweep_groups_points_by_all_but_the_l2_size_and_dram_channel():
     spec = parse_spec({"sweep": {"workloads": ["tiny"]},
                        "axes": {"array": ["4x4", "8x8"],
                                 "memory.l2_bytes": [262144, 1048576, 524288],
-                                "memory.l2_act_fraction": [0.5, 0.75]}})
+                                "memory.l2_act_fraction": [0.5, 0.75],
+                                "memory.dram_bytes_per_cycle": [16, 4],
+                                "memory.dram_latency_cycles": [50, 0]}})
     points = [p for p in spec.points() if p.status == "pending"]
-    assert len(points) == 12
-    groups = _groups(points, 3)
-    assert [len(g) for g in groups] == [3, 3, 3, 3]
+    assert len(points) == 48
+    groups = _groups(points, 6)
+    assert [len(g) for g in groups] == [6] * 8
     for g in groups:
         assert len({p.arch.array.rows for p in g}) == 1
-        sizes = [(p.arch.memory.l2_bytes, p.arch.memory.l2_act_fraction) for p in g]
-        assert sizes == sorted(sizes, reverse=True)
-    assert sorted(len(g) for g in _groups(points, 100)) == [6, 6]
+        order = [(p.arch.memory.dram_bytes_per_cycle, p.arch.memory.dram_latency_cycles,
+                  -p.arch.memory.l2_bytes, -p.arch.memory.l2_act_fraction) for p in g]
+        assert order == sorted(order)
+    assert sorted(len(g) for g in _groups(points, 100)) == [24, 24]
 
 
 def test_sweep_points_equal_their_own_runs(tmp_path):
     spec = parse_spec({"sweep": {"workloads": ["resnet18"]},
                        "axes": {"array": ["32x32"], "preset": ["ews", "mvq"],
-                                "memory.dram_bytes_per_cycle": [64],
+                                "memory.dram_bytes_per_cycle": [16, 64],
                                 "memory.l2_bytes": [1 << 18, 1 << 20, 1 << 22, 1 << 24]}})
     db = tmp_path / "s.sqlite"
     s = run_sweep(spec, db, executor="inline")
-    assert s.ran == 8
+    assert s.ran == 16
     df = read_results(db, status=None).set_index("point_id")
     for p in spec.points():
         tot = api.simulate(p.arch, "resnet18", weights=spec.weights).totals

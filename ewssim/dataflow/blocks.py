@@ -497,13 +497,46 @@ def _out_blocks(s: TileSchedule, lhw: LayerHardware, psums_in_prf: bool):
 
 # ----------------------------------------------------------------------------- the layer
 
+def _l1_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, psums_in_prf: bool,
+               header_bytes: int, kept: dict | None) -> tuple:
+    """What of :func:`layer_blocks` the L2 size does not change: the activation blocks and
+    their hulls, the weight actions, blocks and passes, the output blocks.  ``kept``: these
+    by schedule, for one hardware apart from its L2 size (a schedule stands for its layer but
+    the name and its layer hardware but ``hw``: :func:`ewssim.dataflow.systolic.candidates`),
+    looked up and added to; a working set that does not fit is kept as its error."""
+    key = (id(s), psums_in_prf, header_bytes)
+    hit = kept.get(key) if kept is not None else None
+    if hit is not None and hit[0] is s:
+        if isinstance(hit[1], MappingInvalid):
+            raise hit[1]
+        return hit[1]
+    try:
+        act, spans = _act_blocks(s, layer, lhw)
+        weights = _weight_actions(s, layer, lhw, header_bytes)
+        kinds, tiles, nbytes, _cycles, data, _written = weights
+        w, pass_id, first_use = _weight_blocks(s, lhw, kinds, tiles, nbytes, data)
+        out, occ = _out_blocks(s, lhw, psums_in_prf)
+    except MappingInvalid as exc:
+        if kept is not None:
+            kept[key] = (s, exc)
+        raise
+    res = (act, spans, weights, w, pass_id, first_use, out, occ)
+    if kept is not None:
+        kept[key] = (s, res)
+    return res
+
+
 def layer_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, ctx: LayerContext, *,
-                 psums_in_prf: bool, header_bytes: int = 0) -> LayerBlocks:
+                 psums_in_prf: bool, header_bytes: int = 0, kept: dict | None = None
+                 ) -> LayerBlocks:
     """The L1 blocks of one mapping.  ``header_bytes``: the weight format's per-layer bytes
     (codebooks and scales) read with the first weight action.  Raises :class:`MappingInvalid`
-    when a chunk's working set does not fit its buffer."""
+    when a chunk's working set does not fit its buffer.  ``kept``: the parts the L2 size does
+    not change, kept by schedule (:func:`_l1_blocks`)."""
     hw = lhw.hw
-    act, spans = _act_blocks(s, layer, lhw)
+    act, spans, weights, w, pass_id, first_use, out, occ = _l1_blocks(
+        s, layer, lhw, psums_in_prf, header_bytes, kept)
+    kinds, tiles, nbytes, cycles, _data, written = weights
     a2 = hw.l2_act_bytes
     bits = hw.data.act_bits
     in_bytes = layer.input_bytes(bits)
@@ -517,11 +550,8 @@ def layer_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, ctx: LayerCo
         src = "stream"
     pieces = _act_pieces(layer, lhw, spans) if src == "staged" else \
         np.zeros(len(act), np.int64)
-    kinds, tiles, nbytes, cycles, data, written = _weight_actions(s, layer, lhw, header_bytes)
-    w, pass_id, first_use = _weight_blocks(s, lhw, kinds, tiles, nbytes, data)
     w_piece, w_free_at = _weight_pieces(w, nbytes, pass_id, first_use, hw.l2_stage_bytes,
                                         span)
-    out, occ = _out_blocks(s, lhw, psums_in_prf)
     w_src = "l2" if layer.operand_from_previous and ctx.input_on_chip else "dram"
     group_bytes = lhw.format.k * lhw.format.d if lhw.decoder else 0
     crf_bytes = int(written.sum()) * group_bytes
@@ -532,11 +562,12 @@ def layer_blocks(s: TileSchedule, layer: Layer, lhw: LayerHardware, ctx: LayerCo
                        crf_bytes=crf_bytes, l2_span=span)
 
 
-def attach_blocks(m, ctx: LayerContext, header_bytes: int) -> None:
+def attach_blocks(m, ctx: LayerContext, header_bytes: int, kept: dict | None = None) -> None:
     """Give mapping ``m`` its L1 blocks and the L2/DRAM traffic they imply (raises
-    :class:`MappingInvalid` when a working set does not fit)."""
+    :class:`MappingInvalid` when a working set does not fit).  ``kept``: see
+    :func:`layer_blocks`."""
     from ewssim.dataflow.traffic import block_traffic
 
     m.blocks = layer_blocks(m.schedule, m.layer, m.lhw, ctx, psums_in_prf=m.psums_in_prf,
-                            header_bytes=header_bytes)
+                            header_bytes=header_bytes, kept=kept)
     block_traffic(m.traffic, m.blocks, m.lhw)

@@ -1,4 +1,5 @@
-"""Plans and runs kept between simulations that differ only in the L2 size (a sweep's L2 axis).
+"""Plans and runs kept between simulations that differ only in the L2 size (a sweep's L2 axis),
+and tilings kept while only the L2 size and the DRAM channel change.
 
 The L2 size enters the model only through comparisons of a need with one of its two shares
 (:class:`~ewssim.hw.l2.L2Span`): a staged input, a pass whose weights stay in the staging ring,
@@ -23,10 +24,14 @@ from ewssim.hw.l2 import L2Span
 
 #: the configuration fields whose values only reach the model through the two L2 shares
 L2_FIELDS = ("memory.l2_bytes", "memory.l2_act_fraction")
+#: the DRAM channel's fields: they time transfers, but neither tile a layer nor cut its
+#: L1 blocks (the burst size enters the blocks' traffic, which is not kept)
+DRAM_FIELDS = ("memory.dram_bytes_per_cycle", "memory.dram_latency_cycles",
+               "memory.dram_burst_bytes")
 
 
-def _apart_from_l2(hw: Hardware) -> tuple:
-    names = {f.split(".")[1] for f in L2_FIELDS}
+def _apart_from(hw: Hardware, fields: tuple[str, ...]) -> tuple:
+    names = {f.split(".")[1] for f in fields}
     mem = hw.memory
     return (tuple((f.name, getattr(hw, f.name)) for f in dataclasses.fields(hw)
                   if f.name != "memory"),
@@ -38,10 +43,13 @@ class Reuse:
     """What :func:`ewssim.engine.sim.simulate` (``reuse=``) keeps for its next calls: layer
     plans by their key, segment runs by their plans, each with the L2 shares it holds for.
     Bound to one hardware apart from its L2 size and one dataflow: a simulation on other
-    hardware empties it.  ``stats`` counts what was computed and what was reused."""
+    hardware empties it -- but for the tile schedules, their cycles and the L1 blocks' parts
+    that the L2 size does not change, which are kept while only the DRAM channel
+    (:data:`DRAM_FIELDS`) changes.  ``stats`` counts what was computed and what was reused."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
+        self._tiling_key: tuple | None = None
         self._plans: dict = {}            # plan key -> [Mapping]
         self._runs: dict = {}             # ids of a segment's plans -> [(plans, L2Span, rows)]
         #: tile schedules (the dataflow's ``candidates(schedules=)``) and their closed-form
@@ -50,16 +58,23 @@ class Reuse:
         #: other activation residency, tiles as before
         self.schedules: dict = {}
         self.cycles: dict[int, int] = {}
+        #: per schedule, what of a candidate's L1 blocks the L2 size does not change
+        #: (:func:`ewssim.dataflow.blocks.layer_blocks`' ``kept``)
+        self.blocks: dict = {}
         self.stats = {"plans": 0, "plans_reused": 0, "runs": 0, "runs_reused": 0}
 
     def bind(self, hw: Hardware, flow) -> None:
-        key = (type(flow), _apart_from_l2(hw))
+        key = (type(flow), _apart_from(hw, L2_FIELDS))
         if key != self._key:
             self._key = key
             self._plans.clear()
             self._runs.clear()
+        tiling = (type(flow), _apart_from(hw, L2_FIELDS + DRAM_FIELDS))
+        if tiling != self._tiling_key:
+            self._tiling_key = tiling
             self.schedules.clear()
             self.cycles.clear()
+            self.blocks.clear()
 
     def plan(self, key, hw: Hardware) -> Mapping | None:
         """A kept plan for ``key`` that holds for ``hw``'s L2 shares (the kept object)."""

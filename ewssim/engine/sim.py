@@ -91,7 +91,8 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
     shorter) and a candidate whose bound exceeds the best run so far is not run: the choice is
     the exhaustive one.  (In a network, layers identical but for their name share one plan:
     :func:`_plan_and_run`.)  ``reuse``: tile schedules and their cycles built before on this
-    hardware at another L2 size (:class:`~ewssim.engine.reuse.Reuse`), used and added to."""
+    hardware at another L2 size, and the parts of their L1 blocks the L2 size does not change
+    (:class:`~ewssim.engine.reuse.Reuse`), used and added to."""
     lhw = hw.layer(fmt.format if fmt else None, ctx.act_density)
     wbytes = lhw.weight_bytes(layer, fmt.total_bytes if fmt else None)
     header = fmt.codebook_bytes if fmt is not None else 0
@@ -124,7 +125,7 @@ def plan_layer(layer: Layer, hw: Hardware, flow: Dataflow, fmt: LayerFormat | No
             continue                                   # cannot be faster: not built, not run
         if not ideal:
             try:
-                attach_blocks(c, ctx, header)
+                attach_blocks(c, ctx, header, reuse.blocks if reuse is not None else None)
             except MappingInvalid as exc:
                 why_not.append(f"{c.name}: {exc}")
                 costs[i] = "invalid"

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ewssim.engine.reuse import L2_FIELDS
+from ewssim.engine.reuse import DRAM_FIELDS, L2_FIELDS
 from ewssim.errors import EwssimError, InputError
 from ewssim.sweep.metrics import available_metrics
 from ewssim.sweep.spec import Point, SweepSpec, canonical_json, config_keys, nested
@@ -58,8 +58,9 @@ def _network(path: str):
 
 
 def simulate_points(tasks: list[dict]) -> list[dict]:
-    """Run a group of points that differ only in the L2 size (in a worker), sharing one
-    :class:`~ewssim.engine.reuse.Reuse`.  Never raises: problems come back as a status."""
+    """Run a group of points that differ only in the L2 and DRAM channel fields (in a worker,
+    in :func:`_groups`' order), sharing one :class:`~ewssim.engine.reuse.Reuse`.  Never
+    raises: problems come back as a status."""
     from ewssim.engine.reuse import Reuse
 
     reuse = Reuse()
@@ -272,16 +273,19 @@ def _task(spec: SweepSpec, p: Point) -> dict:
 
 
 def _groups(points: list[Point], size: int) -> list[list[Point]]:
-    """The points in tasks: those of one workload that differ only in the L2 fields, largest
-    L2 first, cut into tasks of at most ``size`` points (in the order of each group's first
-    point)."""
+    """The points in tasks: those of one workload that differ only in the L2 and DRAM channel
+    fields, by DRAM channel and then largest L2 first (what a
+    :class:`~ewssim.engine.reuse.Reuse` keeps), cut into tasks of at most ``size`` points (in
+    the order of each group's first point)."""
     by: dict = {}
+    shared = L2_FIELDS + DRAM_FIELDS
     for p in points:
-        rest = {k: v for k, v in p.config.items() if k not in L2_FIELDS}
+        rest = {k: v for k, v in p.config.items() if k not in shared}
         by.setdefault((p.workload, canonical_json(rest)), []).append(p)
     out = []
     for g in by.values():
-        g.sort(key=lambda p: (-p.arch.memory.l2_bytes, -p.arch.memory.l2_act_fraction, p.idx))
+        g.sort(key=lambda p: (*(p.config[k] for k in DRAM_FIELDS),
+                              -p.arch.memory.l2_bytes, -p.arch.memory.l2_act_fraction, p.idx))
         out += [g[i:i + size] for i in range(0, len(g), size)]
     return out
 
