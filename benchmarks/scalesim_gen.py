@@ -714,6 +714,48 @@ def _random_user_cases_medium(seed: int = 20250302) -> list[dict]:
 
 USER_CASES = _user_cases() + _random_user_cases() + _random_user_cases_medium()
 
+# ---------------------------------------------------------------------------------------------
+# Searched cases: random one-layer runs on which a mutant of ewssim/hw/scalesim_mem.py (a
+# surviving mutmut mutant, docs/testing.md) reports other values than the unmutated model.
+# Recording them lets SCALE-Sim itself decide between the two.  Per case: id, rows, cols,
+# format, topology row, interface, (ifmap, filter, ofmap) SRAM kB, and for USER the
+# (ifmap, filter, ofmap) bandwidths and the (ifmap, filter) bank counts; the comment names the
+# mutants it tells apart.
+# ---------------------------------------------------------------------------------------------
+SEARCHED = [
+    # _nth_ifmap_line _44, _50
+    ("s_nth_a", 7, 2, "gemm", "g_m46_n28_k48, 46, 28, 48,", "CALC", (2, 1, 64), None, None),
+    # _nth_ifmap_line _51, _calc_ifmap_dram _19
+    ("s_nth_b", 2, 2, "gemm", "g_m28_n2_k52, 28, 2, 52,", "CALC", (1, 1, 4), None, None),
+    # _nth_ifmap_line _41
+    ("s_nth_c", 5, 3, "conv", "x_17x12_k3_c5_n30_s3, 17, 12, 3, 3, 5, 30, 3,", "CALC",
+     (1, 2, 2), None, None),
+    # _calc_filter_dram _11
+    ("s_fdram_a", 6, 1, "conv", "x_17x12_k5_c10_n4_s3, 17, 12, 5, 5, 10, 4, 3,", "CALC",
+     (8, 2, 8), None, None),
+    # _calc_filter_dram _16, _27
+    ("s_fdram_b", 1, 1, "conv", "x_8x9_k3_c5_n22_s1, 8, 9, 3, 3, 5, 22, 1,", "CALC",
+     (4, 1, 2), None, None),
+]
+
+
+def _searched(interface: str) -> list[dict]:
+    out = []
+    for cid, rows, cols, fmt, row, iface, sram, bws, banks in SEARCHED:
+        if iface != interface:
+            continue
+        note = "searched: tells a scalesim_mem.py mutant from the model (docs/testing.md)"
+        if iface == "CALC":
+            out.append(_case(cid, rows, cols, [row], fmt=fmt, sram=sram, note=note))
+        else:
+            out.append(_ucase(cid, rows, cols, [row], fmt=fmt, sram=sram, bw=bws[2],
+                              ibw=bws[0], fbw=bws[1], inum=banks[0], fnum=banks[1], note=note))
+    return out
+
+
+CASES += _searched("CALC")
+USER_CASES += _searched("USER")
+
 SUITES = {
     "calc": (CASES, "cases.json"),
     "user": (USER_CASES, "user_cases.json"),
