@@ -736,6 +736,13 @@ SEARCHED = [
     # _calc_filter_dram _16, _27
     ("s_fdram_b", 1, 1, "conv", "x_8x9_k3_c5_n22_s1, 8, 9, 3, 3, 5, 22, 1,", "CALC",
      (4, 1, 2), None, None),
+    # _calc_ifmap_dram _11 (a GEMM whose M*K equals the group size, 1,000 words at 2 kB)
+    ("s_idram_a", 4, 8, "gemm", "g_m200_n20_k5, 200, 20, 5,", "CALC", (2, 2, 1), None, None),
+    # _calc_ifmap_dram _33 (a 3x3 conv touching exactly 500 words, the group size at 1 kB)
+    ("s_idram_b", 1, 1, "conv", "x_50x5_k3_c2_n1_s1, 50, 5, 3, 3, 2, 1, 1,", "CALC",
+     (1, 1, 1), None, None),
+    # _nth_ifmap_line _16, _27 (M = 1)
+    ("s_nth_d", 4, 4, "gemm", "g_m1_n24_k1999, 1, 24, 1999,", "CALC", (2, 2, 1), None, None),
 ]
 
 
