@@ -743,6 +743,18 @@ SEARCHED = [
      (1, 1, 1), None, None),
     # _nth_ifmap_line _16, _27 (M = 1)
     ("s_nth_d", 4, 4, "gemm", "g_m1_n24_k1999, 1, 24, 1999,", "CALC", (2, 2, 1), None, None),
+    # USER: _IfmapStream.positions _20 (an element counted among those before it)
+    ("s_u_pos", 7, 2, "conv", "x_7x14_k3_c6_n27_s1, 7, 14, 3, 3, 6, 27, 1,", "USER",
+     (1, 64, 4), (2, 10, 8), (1, 2)),
+    # USER: _in_pieces _10 (a key at a window piece's first position)
+    ("s_u_pieces", 1, 6, "conv", "x_8x15_k2_c3_n13_s1, 8, 15, 2, 2, 3, 13, 1,", "USER",
+     (2, 3, 4), (3, 6, 3), (1, 2)),
+    # USER: _IfmapStream.valid _29 (one tap, K = 1, and a window that refills)
+    ("s_u_valid", 2, 2, "gemm", "g_m700_n3_k1, 700, 3, 1,", "USER", (1, 1, 1), (1, 1, 4),
+     (1, 1)),
+    # USER: _IfmapStream.key_at _10 (fewer stream rows than array rows: M = 1 on 64 rows)
+    ("s_u_keyat", 64, 4, "gemm", "g_m1_n8_k2000, 1, 8, 2000,", "USER", (1, 1, 1), (2, 4, 4),
+     (1, 1)),
 ]
 
 
