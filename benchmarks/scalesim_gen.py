@@ -755,6 +755,15 @@ SEARCHED = [
     # USER: _IfmapStream.key_at _10 (fewer stream rows than array rows: M = 1 on 64 rows)
     ("s_u_keyat", 64, 4, "gemm", "g_m1_n8_k2000, 1, 8, 2000,", "USER", (1, 1, 1), (2, 4, 4),
      (1, 1)),
+    # USER: _IfmapStream.count_t _24 (taps whose last output row reads outside the ifmap)
+    ("s_u_count", 4, 4, "conv", "x_18x6_k5_c4_n5_s3, 18, 6, 5, 5, 4, 5, 3,", "USER",
+     (1, 8, 4), (5, 16, 6), (1, 1)),
+    # USER: _Probes.__init__ _14 .. _20 (a filter SRAM probe on a line with its own refill)
+    ("s_u_probe", 5, 3, "conv", "x_18x14_k5_c7_n30_s1, 18, 14, 5, 5, 7, 30, 1,", "USER",
+     (2, 1, 64), (2, 5, 6), (2, 1)),
+    # USER: _line_loop _44 (an ifmap SRAM probe on a line where only another operand waits)
+    ("s_u_loop", 1, 3, "conv", "x_6x8_k5_c8_n3_s2, 6, 8, 5, 5, 8, 3, 2,", "USER",
+     (3, 2, 1), (32, 3, 8), (4, 1)),
 ]
 
 
