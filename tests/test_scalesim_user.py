@@ -134,7 +134,29 @@ def test_user_bandwidth_must_be_a_multiple_of_the_banks():
     with pytest.raises(InputError) as exc:
         scalesim_layer(_conv(), 8, 8, sc)
     assert exc.value.field == "scalesim.ifmap_bandwidth"
+    assert exc.value.problem == ("SCALE-Sim needs the ifmap bandwidth (5) to be a multiple of "
+                                 "its banks (2)")
+    assert exc.value.allowed == "a multiple of 2"
     assert scalesim_layer(_conv(), 8, 8, dataclasses.replace(sc, interface="calc"))
+    sc = dataclasses.replace(USER_SMALL, filter_bandwidth=6, filter_banks=4)
+    with pytest.raises(InputError) as exc:
+        scalesim_layer(_conv(), 8, 8, sc)
+    assert (exc.value.field, exc.value.allowed) == ("scalesim.filter_bandwidth",
+                                                    "a multiple of 4")
+    assert "the filter bandwidth (6)" in exc.value.problem
+
+
+@pytest.mark.parametrize("rows,cols,fld,bad", [
+    (0, 4, "array.rows", "0"), (8, True, "array.cols", "True"), (8, 2.0, "array.cols", "2.0"),
+    (-1, 0, "array.rows", "-1"), (3, 0, "array.cols", "0")])
+def test_array_sizes_are_checked(rows, cols, fld, bad):
+    """The array sizes of the low-level call (a configuration checks its own): one error
+    naming the field, for any interface."""
+    for sc in (USER_SMALL, dataclasses.replace(USER_SMALL, interface="calc")):
+        with pytest.raises(InputError) as exc:
+            scalesim_layer(_conv(), rows, cols, sc)
+        assert (exc.value.problem, exc.value.field, exc.value.allowed) == (
+            f"{bad} is not an array size", fld, "integer >= 1")
 
 
 def test_same_scalesim_layer_same_result():
@@ -148,6 +170,8 @@ def test_same_scalesim_layer_same_result():
     gemm = run(parse_topology_text("Layer, M, N, K,\ng, 20, 7, 30,\n").layers[0])
     assert gemm.row_stall_cycles > 0
     assert run(Layer(name="l", kind="linear", in_h=4, in_w=5, in_c=30, out_c=7)) == gemm
+    # a batch of pointwise images is one GEMM of all their pixels (a matmul's are its heads)
+    assert run(Layer(name="b", kind="conv", in_h=2, in_w=5, in_c=30, out_c=7, batch=2)) == gemm
     heads = run(Layer(name="m", kind="matmul", in_h=20, in_w=1, in_c=30, out_c=7, batch=3))
     assert (heads.runs, heads.total_cycles, heads.stall_cycles, heads.access) == (
         3, 3 * gemm.total_cycles, 3 * gemm.stall_cycles, gemm.access)
