@@ -764,6 +764,9 @@ SEARCHED = [
     # USER: _line_loop _44 (an ifmap SRAM probe on a line where only another operand waits)
     ("s_u_loop", 1, 3, "conv", "x_6x8_k5_c8_n3_s2, 6, 8, 5, 5, 8, 3, 2,", "USER",
      (3, 2, 1), (32, 3, 8), (4, 1)),
+    # USER: _line_loop _92, _94, _113 (one column: the last line's largest stall is a read's)
+    ("s_u_last", 1, 1, "conv", "x_11x11_k2_c3_n8_s1, 11, 11, 2, 2, 3, 8, 1,", "USER",
+     (2, 64, 1), (1, 3, 16), (1, 1)),
     # USER: _WriteBuffer.line _8 (a line that leaves exactly one word free during a drain)
     ("s_u_wb", 1, 6, "conv", "x_16x16_k1_c5_n24_s1, 16, 16, 1, 1, 5, 24, 1,", "USER",
      (1, 1, 1), (4, 4, 5), (1, 1)),
