@@ -188,6 +188,7 @@ def main() -> int:
                 )
 
     n_user = 0
+    last_line_read = 0
     if args.user.exists():
         udoc = json.loads(args.user.read_text())
         for case in udoc["cases"]:
@@ -222,6 +223,12 @@ def main() -> int:
                 ]
                 for key, p, g in pairs:
                     checked_values += 1
+                    if key.startswith("Total") and cols == 1 and g < p:
+                        # docs/scalesim-parity.md 7.2: Total is the served cycle of the last
+                        # line's ofmap write, which is earlier than n - 1 + Stall Cycles when
+                        # the last line's largest stall is a read's (possible with one column)
+                        last_line_read += 1
+                        continue
                     if not close(p, g):
                         mismatches.append(
                             f"{case['id']}/{L['name']} (USER, {rows}x{cols}): "
@@ -236,7 +243,9 @@ def main() -> int:
         f"arrays: {', '.join(f'{r}x{c}' for r, c in arrays)}"
     )
     if n_user:
-        print(f"USER layers (user_cases.json, stall-free part): {n_user}")
+        print(f"USER layers (user_cases.json, stall-free part): {n_user} ({last_line_read} "
+              "one-column layers whose last line waits longest for a read: Total Cycles - "
+              "Stall Cycles below the formula, as section 7.2 says)")
     print(f"values checked: {checked_values}, mismatches: {len(mismatches)}")
     return 1 if mismatches else 0
 
