@@ -63,6 +63,7 @@ def _check_run(case: dict, tmp_path: Path, interface: str) -> None:
     recorded = iter(case["layers"])
     for layer in _layers(case):
         res = scalesim_layer(layer, arch.array.rows, arch.array.cols, arch.scalesim)
+        assert res.interface == interface
         # SCALE-Sim writes one report row per run: per channel for a depthwise (DP) row
         rows = [next(recorded) for _ in range(res.runs)]
         names = [layer.name] if res.runs == 1 else [f"{layer.name}Channel_{i}"
