@@ -858,3 +858,49 @@ PRUNING = [
 def test_the_memory_bound_prunes_strictly_and_the_search_goes_on(arch, layer, notes):
     m = sim.plan(layer, arch)
     assert m.name == "prf16" and m.notes == notes
+
+
+# ----------------------------------------------------------------- the weight staging ring
+
+def test_the_staging_ring_frees_exactly_the_bytes_it_took(monkeypatch):
+    """A matmul whose stationary operand stays in L2 reads it there: its blocks have staged
+    pieces, but none of them enters the staging ring, so none may leave it.  Between a linear
+    layer and a 128-filter one (mvq, 8x4, 1 kB staging share), the network's run takes 2,176
+    bytes into the ring and frees the same 2,176, its occupancy never below 0 and reaching the
+    whole share (the ring binds).  Freeing the operand's 256 bytes as well would leave the
+    ring at -256 bytes, and its recorded L2 span would claim the run for staging shares down
+    to 768 bytes."""
+    from ewssim.hw.l2 import Ring
+
+    rings = []
+
+    class Recording(Ring):
+        def __init__(self, *a):
+            super().__init__(*a)
+            self.took = self.freed = self.high = self.low = 0
+            rings.append(self)
+
+        def alloc(self, nbytes):
+            yield from super().alloc(nbytes)
+            self.took += nbytes
+            self.high = max(self.high, self.used)
+
+        def free(self, nbytes):
+            super().free(nbytes)
+            self.freed += nbytes
+            self.low = min(self.low, self.used)
+
+    monkeypatch.setattr(sim, "Ring", Recording)
+    net = Network("n", (_lin("l0", 16, 8, 16),
+                        Layer("mm", "matmul", 1, 4, 16, 16, operand="previous"),
+                        _lin("l2", 4, 16, 128)))
+    arch = preset("mvq").replace({
+        "array.rows": 8, "array.cols": 4, "memory.dram_bytes_per_cycle": 4,
+        "memory.l2_bytes": 2048, "memory.l2_act_fraction": 0.5, "memory.l1_act_bytes": 1024,
+        "memory.l1_weight_bytes": 512, "memory.l1_out_bytes": 256})
+    sim.simulate(net, arch)
+    whole = rings[-1]                                    # the network's run (the last)
+    assert (whole.capacity, whole.took, whole.freed, whole.used) == (1024, 2176, 2176, 0)
+    assert (whole.low, whole.high) == (0, 1024)
+    assert whole.span.stage_lo == 1024
+    assert all(r.took == r.freed and r.low == 0 and r.used == 0 for r in rings)
