@@ -155,6 +155,21 @@ def test_fast_forward_long_runs_match_the_plain_loop():
     _check(_sched(stream, [5] * m, [-1] * m, [3] * m, db=False))
 
 
+def test_a_loader_ahead_of_the_array_is_not_fast_forwarded():
+    """Six tiles with long loads fill the six WRF slots; then 20 tiles stream 2 cycles and
+    load 1: the loader runs ahead (its loads end every cycle) while the array starts a tile
+    every 2 cycles.  Over the look-back window the starts and finishes advance by 2 per tile
+    but the load ends by 1, so the run is not yet steady and must not be jumped; a jump would
+    also advance the loader by 2 per tile and delay the last tile's 50-cycle load.  110
+    cycles, as the plain loop gives (a window check that compared load ends two tiles apart
+    jumps here and gives 112)."""
+    stream, load = [1] * 6 + [2] * 20 + [1], [5] * 6 + [1] * 20 + [50]
+    n = len(stream)
+    s = _sched(stream, load, [i - 6 if i >= 6 else -1 for i in range(n)], [1] * n, rows=1)
+    _check(s)
+    assert schedule_cycles(s) == 110
+
+
 def test_fast_forward_random_schedules_match_the_plain_loop():
     rng = np.random.default_rng(7)
     for _ in range(60):
