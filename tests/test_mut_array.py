@@ -170,6 +170,20 @@ def test_a_loader_ahead_of_the_array_is_not_fast_forwarded():
     assert schedule_cycles(s) == 110
 
 
+def test_a_steady_state_with_a_period_of_several_tiles_is_not_jumped():
+    """Six WRF slots, 2-cycle loads, 12 rows: a slot is free 11 cycles after its previous
+    tile started, so six tiles take 13 cycles -- the starts advance 2, 2, 2, 2, 2, 3 and never
+    by the same amount per tile.  Every entry of the look-back window must be compared: a
+    check of every second entry sees only 2s, jumps, and starts the last tile at 40 instead
+    of 41."""
+    n = 19
+    s = _sched([1] * n, [2] * n, [i - 6 if i >= 6 else -1 for i in range(n)], [3] * n, rows=12)
+    _check(s)
+    base, total = schedule_times(s)
+    assert np.diff(base).tolist() == [2, 2, 2, 2, 2, 3] * 3
+    assert total == 55
+
+
 def test_fast_forward_random_schedules_match_the_plain_loop():
     rng = np.random.default_rng(7)
     for _ in range(60):
