@@ -26,6 +26,7 @@ import pytest
 from ewssim.config import ScaleSimConfig
 from ewssim.config.scalesim_cfg import load_scalesim_cfg
 from ewssim.errors import InputError
+from ewssim.hw import scalesim_mem
 from ewssim.hw.scalesim_mem import scalesim_layer
 from ewssim.workload import parse_topology_text
 from ewssim.workload.layers import Layer
@@ -88,6 +89,20 @@ def test_user_mode_equals_scalesim(case, tmp_path):
 @pytest.mark.parametrize("case", CALC_RUNS)
 def test_calc_mode_access_counts_equal_scalesim(case, tmp_path):
     _check_run(case, tmp_path, "calc")
+
+
+@pytest.mark.parametrize("elements", [1, 5])
+@pytest.mark.parametrize("case", [p for p in USER_RUNS if p.values[0]["id"] in (
+    "ws8x8_user_bw1_sram1k_small", "ws16x16_user_bw4_sram1k_convA")], ids=lambda p: p["id"])
+def test_occurrence_checks_in_any_batch_size_equal_scalesim(case, elements, tmp_path,
+                                                            monkeypatch):
+    """The ifmap refills check a word's other occurrences in batches of elements (to bound
+    the memory of one check).  The batch size is no model setting: with batches of one or a
+    few elements, every layer of these two runs (3x3 and 7x7 convolutions whose words recur,
+    1 kB ifmap SRAMs that refill) still gives SCALE-Sim's values.  This needs the search to
+    go on past a batch whose elements all hit and to stop at the first batch with a miss."""
+    monkeypatch.setattr(scalesim_mem, "_CHECK_ELEMENTS", elements)
+    _check_run(case, tmp_path, "user")
 
 
 def test_the_recorded_data_is_all_used():

@@ -121,6 +121,9 @@ __all__ = ["REPORT_COLUMNS", "ScaleSimAccess", "ScaleSimLayerResult", "scalesim_
 _INF = float("inf")
 _WORDS_PER_KB = 1024  # SCALE-Sim's word is 1 byte
 _CALC_BW = 10  # CALC mode: the estimator's fixed DRAM bandwidth, words/cycle
+#: elements whose occurrences are checked together (memory per check, not a model setting:
+#: the refills found do not depend on it)
+_CHECK_ELEMENTS = 200_000
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -542,7 +545,7 @@ class _IfmapRefills:
         self.k = self.w = 0
         self.events: list[_Event] = []
         self._pieces: dict[int, list[tuple[float, float]]] = {}
-        self._batch = max(1, 200_000 // (1 + self.X.n_shifts))  # elements per occurrence check
+        self._batch = max(1, _CHECK_ELEMENTS // (1 + self.X.n_shifts))  # per occurrence check
         if not self.win.holds_everything():
             for fc in range(g.Fc):
                 for fr in range(g.Fr):
