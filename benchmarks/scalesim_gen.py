@@ -767,6 +767,10 @@ SEARCHED = [
     # USER: _line_loop _92, _94, _113 (one column: the last line's largest stall is a read's)
     ("s_u_last", 1, 1, "conv", "x_11x11_k2_c3_n8_s1, 11, 11, 2, 2, 3, 8, 1,", "USER",
      (2, 64, 1), (1, 3, 16), (1, 1)),
+    # USER: _IfmapStream.positions _18 (holes before an element on its diagonal: taps whose
+    # last output column reads outside the ifmap)
+    ("s_u_holes", 37, 10, "conv", "x_2x65_k2_c8_n4_s2, 2, 65, 2, 2, 8, 4, 2,", "USER",
+     (2, 1, 64), (3, 5, 10), (1, 1)),
     # USER: _WriteBuffer.line _8 (a line that leaves exactly one word free during a drain)
     ("s_u_wb", 1, 6, "conv", "x_16x16_k1_c5_n24_s1, 16, 16, 1, 1, 5, 24, 1,", "USER",
      (1, 1, 1), (4, 4, 5), (1, 1)),
