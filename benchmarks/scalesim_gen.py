@@ -774,6 +774,10 @@ SEARCHED = [
     # USER: _WriteBuffer.line _8 (a line that leaves exactly one word free during a drain)
     ("s_u_wb", 1, 6, "conv", "x_16x16_k1_c5_n24_s1, 16, 16, 1, 1, 5, 24, 1,", "USER",
      (1, 1, 1), (4, 4, 5), (1, 1)),
+    # USER: _WriteBuffer.line _21 (a line that stalls twice: 600 columns write more words
+    # in one line than a drain frees in a 1 kB ofmap SRAM)
+    ("s_u_wb2", 4, 600, "gemm", "g_m716_n594_k1, 716, 594, 1,", "USER", (64, 64, 1),
+     (64, 64, 3), (1, 1)),
 ]
 
 
