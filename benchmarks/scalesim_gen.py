@@ -778,6 +778,10 @@ SEARCHED = [
     # in one line than a drain frees in a 1 kB ofmap SRAM)
     ("s_u_wb2", 4, 600, "gemm", "g_m716_n594_k1, 716, 594, 1,", "USER", (64, 64, 1),
      (64, 64, 3), (1, 1)),
+    # USER: _WriteBuffer.next_event_line _13 (one word left free during a drain, found at a
+    # line with a read refill, and a next line that writes one word)
+    ("s_u_wb3", 3, 5, "gemm", "g_m45_n47_k78, 45, 47, 78,", "USER", (1, 1, 1), (4, 10, 1),
+     (1, 1)),
 ]
 
 

@@ -106,13 +106,13 @@ def test_occurrence_checks_in_any_batch_size_equal_scalesim(case, elements, tmp_
 
 
 def test_the_recorded_data_is_all_used():
-    """446 USER layers (175 + 7 of them stall) and 289 CALC layers: nothing is skipped."""
+    """447 USER layers (176 + 7 of them stall) and 289 CALC layers: nothing is skipped."""
     def layers(runs):
         return [la for p in runs for la in p.values[0]["layers"]]
 
     user, calc = layers(USER_RUNS), layers(CALC_RUNS)
-    assert (len(user), len(calc)) == (446, 289)
-    assert sum(la["compute_report"]["Stall Cycles"] > 0 for la in user) == 182
+    assert (len(user), len(calc)) == (447, 289)
+    assert sum(la["compute_report"]["Stall Cycles"] > 0 for la in user) == 183
     errors = [c["id"] for doc in DOCS.values() for c in doc["cases"] if "error" in c]
     assert errors == ["u_err_sram0k", "u_err_bank_bw5_num2"]  # test_scalesim_cfg refuses them
 
