@@ -15,7 +15,7 @@ from ewssim.config import preset
 from ewssim.dataflow import dataflow_of, resolve
 from ewssim.engine import sim
 from ewssim.engine.functional import random_operands
-from ewssim.engine.reference import LayerRun
+from ewssim.engine.reference import LayerRun, ReferenceSimError
 from ewssim.engine.reference_graph import simulate_graph
 from ewssim.errors import InputError
 from ewssim.hw.vector import VectorResult
@@ -73,7 +73,7 @@ memories = st.fixed_dictionaries({
 })
 
 
-def both(net: Network, name: str, over: dict, seed: int = 0):
+def both(net: Network, name: str, over: dict, seed: int = 0, max_cycles: int = 2_000_000):
     arch = preset(name).replace(over)
     hw, flow = resolve(arch), dataflow_of(arch)
     try:
@@ -87,7 +87,7 @@ def both(net: Network, name: str, over: dict, seed: int = 0):
         m = r.mapping
         x, w = random_operands(m.layer, seed)
         runs[m.layer.name] = LayerRun(m.layer, m.lhw, m.chunk, m.psums_in_prf, x, w)
-    return res, simulate_graph(net, hw, runs)
+    return res, simulate_graph(net, hw, runs, max_cycles=max_cycles)
 
 
 def check(res, ref) -> None:
@@ -178,3 +178,98 @@ def test_identical_segments_run_once(h, c, k, over, name):
     if same and len(runs) == 3:
         raise AssertionError("blocks 1 and 2 have the same plans but ran twice")
     check(res, ref)
+
+
+# ------------------------------------------------------- vector operators and L2 residency
+
+def vector_mix(h: int, c: int, k: int, m: int, start: bool, acts: tuple[str, ...],
+               pre: bool, tail: str | None, classes: int) -> Network:
+    """[mul on the input] -> conv 3x3 (c -> k) -> a chain of fusable operators (activations,
+    a multiply by a constant) -> conv 1x1 (k -> m) -> conv 1x1 (m -> k) -> add with the first
+    conv's output (``pre``: taken before the chain, so that conv's output has two readers) or
+    the chain's end -> [layernorm | softmax | avgpool 3x3 | reducemean -> linear].  A wide
+    ``m`` makes the steps the residual lives through need more L2 than the add."""
+    nodes, ins = [], {}
+    if start:
+        nodes.append(VectorOp("s", "mul", h, h, c, h, h, c))
+    nodes.append(Layer("c1", "conv", h, h, c, k, 3, 3, pad_h=1, pad_w=1))
+    x = "c1"
+    for i, op in enumerate(acts):
+        nodes.append(VectorOp(f"a{i}", op, h, h, k, h, h, k))
+        x = f"a{i}"
+    nodes.append(Layer("c2", "conv", h, h, k, m))
+    ins["c2"] = (x,)
+    nodes.append(Layer("c3", "conv", h, h, m, k))
+    nodes.append(VectorOp("add", "add", h, h, k, h, h, k))
+    ins["add"] = ("c3", "c1" if pre else x)
+    if tail in ("layernorm", "softmax"):
+        nodes.append(VectorOp("t", tail, h, h, k, h, h, k))
+    elif tail == "avgpool":
+        nodes.append(VectorOp("t", "avgpool", h, h, k, h - 2, h - 2, k, 3, 3))
+    elif tail == "reducemean":
+        nodes.append(VectorOp("t", "reducemean", h, h, k, 1, 1, k))
+        nodes.append(Layer("fc", "linear", 1, 1, k, classes))
+    return Network.from_nodes("mix", nodes, ins)
+
+
+mixes = st.builds(vector_mix, h=st.sampled_from([3, 4, 6]), c=st.integers(1, 6),
+                  k=st.integers(1, 12), m=st.integers(1, 32), start=st.booleans(),
+                  acts=st.sampled_from([(), ("relu",), ("mul", "relu"),
+                                        ("sigmoid", "relu", "mul")]), pre=st.booleans(),
+                  tail=st.sampled_from([None, "layernorm", "softmax", "avgpool", "reducemean"]),
+                  classes=st.integers(1, 10))
+mix_memories = st.fixed_dictionaries({
+    "memory.ideal": st.sampled_from([False, False, False, True]),
+    "memory.dram_bytes_per_cycle": st.sampled_from([1, 3.5, 16, 64]),
+    "memory.dram_latency_cycles": st.sampled_from([0, 7, 100]),
+    # the activation share in bytes (of the 1 MiB L2), around the tensors' sizes
+    "memory.l2_act_fraction": st.integers(0, 4000).map(lambda b: b / (1 << 20)),
+    "memory.l2_banks": st.sampled_from([1, 2, 8]),
+    "memory.l2_bank_width_bytes": st.sampled_from([1, 4, 16]),
+    "data.act_bits": st.sampled_from([4, 8, 16]),
+    "vector.lanes": st.sampled_from([1, 4, 64, 256]),
+    "vector.fuse_activations": st.booleans(),
+    "array.rows": st.sampled_from([4, 8]),
+    "array.cols": st.sampled_from([4, 8]),
+})
+
+
+@settings(max_examples=80, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(net=mixes, over=mix_memories, name=st.sampled_from(["ews", "ws"]))
+def test_vector_operators_and_residency_equal_reference(net, over, name):
+    """Every vector class with its own work (a pooling window, a reduction, a norm, a
+    softmax), chains of fused operators, a conv output with two readers (not fused away),
+    an operator on the network input, ideal memory, 4- and 16-bit activations, an L2 port
+    as narrow as 1 B/cycle and activation shares of every size up to 4 kB: each node's
+    cycles, stalls and bytes equal the reference's."""
+    got = both(net, name, over)
+    if got is None:
+        return
+    res, ref = got
+    vec = [r for r in res if isinstance(r, VectorResult)]
+    event("ideal memory" if over["memory.ideal"] else
+          "an activation kept in L2" if any(not r.traffic.dram_act_read_bytes for r in vec)
+          else "every activation through DRAM")
+    event("a fused chain" if sum(r.fused for r in vec) > 1 else "at most one fused")
+    if over["memory.ideal"]:
+        # ideal memory: the reference steps no memory, so only the cycles compare (the
+        # engine still counts the traffic an ideal memory would move)
+        assert [(getattr(r, "name", None) or r.mapping.layer.name, r.total_cycles,
+                 r.stall_cycles) for r in res] == [(n.name, n.cycles, 0) for n in ref]
+        return
+    check(res, ref)
+
+
+def test_a_vector_operator_past_the_cycle_limit_stops_the_reference():
+    """A softmax over 128 elements on one lane at 8 cycles per element needs 1,024 cycles
+    (after a linear layer of 432): with a limit of 600 the reference stops at the softmax
+    with an error naming it, and with 2,000 it gives the engine's cycles."""
+    net = Network.from_nodes("sm", [Layer("fc", "linear", 1, 1, 8, 128),
+                                    VectorOp("sm", "softmax", 1, 1, 128, 1, 1, 128)], {})
+    over = {"vector.lanes": 1, "vector.softmax_cycles": 8}
+    with pytest.raises(ReferenceSimError, match="vector op 'sm' ran past 600 cycles"):
+        both(net, "ews", over, max_cycles=600)
+    res, ref = both(net, "ews", over, max_cycles=2000)
+    check(res, ref)
+    assert [n.cycles for n in ref] == [432, 1024]
