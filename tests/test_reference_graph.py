@@ -273,3 +273,25 @@ def test_a_vector_operator_past_the_cycle_limit_stops_the_reference():
     res, ref = both(net, "ews", over, max_cycles=2000)
     check(res, ref)
     assert [n.cycles for n in ref] == [432, 1024]
+
+
+# per node (c1, c2, c3, add): (DRAM read, DRAM write) bytes
+SPILL = [(192, 64), (192, 512), (640, 64), (128, 64)]
+WIDE_KEPT = [(192, 64), (192, 0), (128, 0), (64, 64)]
+ALL_KEPT = [(192, 0), (128, 0), (128, 0), (0, 64)]
+
+
+@pytest.mark.parametrize("share,dram", [(575, SPILL), (576, WIDE_KEPT), (639, WIDE_KEPT),
+                                        (640, ALL_KEPT)])
+def test_a_residual_stays_in_l2_only_with_room_through_the_wide_layers(share, dram):
+    """conv 3x3 (2 -> 4 channels, 64 B out) -> conv 1x1 (4 -> 32, 512 B) -> conv 1x1
+    (32 -> 4) -> add with the first conv's output, on 4x4 pixels.  The wide convs' outputs
+    stay in L2 once the share holds a wide layer's input and output (576 B); the residual
+    stays once the share also holds it beside the last conv's 576 B (640 B), although the
+    add itself needs only 192 B.  Engine and reference agree on each side of both
+    boundaries, in cycles, stalls and DRAM bytes."""
+    net = vector_mix(4, 2, 4, 32, False, (), False, None, 1)
+    res, ref = both(net, "ews", {"memory.l2_act_fraction": share / (1 << 20),
+                                 "array.rows": 4, "array.cols": 4})
+    check(res, ref)
+    assert [(n.dram_read_bytes, n.dram_write_bytes) for n in ref] == dram
