@@ -300,17 +300,19 @@ def test_a_residual_stays_in_l2_only_with_room_through_the_wide_layers(share, dr
 def test_each_vector_class_does_its_own_work():
     """On one lane with ideal memory a vector operator takes its work times its cycles per
     element (docs/model-reference.md §4.9): avgpool 3x3 to 4x4x4, 64 outputs x 9 taps = 576;
-    layernorm over 64 inputs at 3 = 192; softmax 64 x 3 = 192; reducemean over 64 inputs
-    to 4 outputs = 64.  Engine and reference both."""
+    layernorm over 64 inputs at 3 = 192; softmax 64 x 3 = 192; resize to 8x8x4, 256
+    outputs = 256; reducemean over 256 inputs to 4 outputs = 256.  Engine and reference
+    both."""
     nodes = [Layer("c", "conv", 6, 6, 2, 4),
              VectorOp("pool", "avgpool", 6, 6, 4, 4, 4, 4, 3, 3),
              VectorOp("norm", "layernorm", 4, 4, 4, 4, 4, 4),
              VectorOp("sm", "softmax", 4, 4, 4, 4, 4, 4),
-             VectorOp("mean", "reducemean", 4, 4, 4, 1, 1, 4),
+             VectorOp("up", "resize", 4, 4, 4, 8, 8, 4),
+             VectorOp("mean", "reducemean", 8, 8, 4, 1, 1, 4),
              Layer("fc", "linear", 1, 1, 4, 3)]
     net = Network.from_nodes("v", nodes, {})
     res, ref = both(net, "ews", {"memory.ideal": True, "vector.lanes": 1})
     cycles = {n.name: n.cycles for n in ref}
     assert {r.name: r.total_cycles for r in res if isinstance(r, VectorResult)} == \
-        {k: cycles[k] for k in ("pool", "norm", "sm", "mean")} == \
-        {"pool": 576, "norm": 192, "sm": 192, "mean": 64}
+        {k: cycles[k] for k in ("pool", "norm", "sm", "up", "mean")} == \
+        {"pool": 576, "norm": 192, "sm": 192, "up": 256, "mean": 256}
