@@ -316,3 +316,25 @@ def test_each_vector_class_does_its_own_work():
     assert {r.name: r.total_cycles for r in res if isinstance(r, VectorResult)} == \
         {k: cycles[k] for k in ("pool", "norm", "sm", "up", "mean")} == \
         {"pool": 576, "norm": 192, "sm": 192, "up": 256, "mean": 256}
+
+
+@pytest.mark.parametrize("width,dram,stalls", [
+    (1, 1, {"l2_port": 191}),          # the port moves 192 B at 1 B/cycle: 192 cycles
+    (3, 2, {"l2_port": 63}),           # 64 cycles of port, 32 of DRAM write
+    (3, 1, {"dram_bandwidth": 63}),    # both end at 64: the DRAM channel is named
+])
+def test_a_vector_operator_waits_on_the_resource_that_ends_last(width, dram, stalls):
+    """The add of the residual example with every tensor in L2 (640 B share) reads two
+    64 B tensors and writes 64 B over the L2 port, and writes its 64 B result (the
+    network's output) to DRAM; 256 lanes finish in a cycle.  Its cycles are set by the
+    port or the channel, whichever ends last; when both end in the same cycle the stall is
+    the DRAM channel's.  Engine and reference agree."""
+    net = vector_mix(4, 2, 4, 32, False, (), False, None, 1)
+    res, ref = both(net, "ews", {
+        "memory.l2_act_fraction": 640 / (1 << 20), "array.rows": 4, "array.cols": 4,
+        "memory.l2_banks": 1, "memory.l2_bank_width_bytes": width, "vector.lanes": 256,
+        "memory.dram_bytes_per_cycle": dram, "memory.dram_latency_cycles": 0})
+    check(res, ref)
+    add = ref[-1]
+    assert (add.name, add.cycles, add.stalls, add.l2_bytes, add.dram_write_bytes) == \
+        ("add", 1 + sum(stalls.values()), stalls, 192, 64)
