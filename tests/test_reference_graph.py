@@ -338,3 +338,44 @@ def test_a_vector_operator_waits_on_the_resource_that_ends_last(width, dram, sta
     add = ref[-1]
     assert (add.name, add.cycles, add.stalls, add.l2_bytes, add.dram_write_bytes) == \
         ("add", 1 + sum(stalls.values()), stalls, 192, 64)
+
+
+def nested_residuals() -> Network:
+    """4x4 pixels: conv 3x3 (2 -> 4) -> conv 1x1 -> conv 1x1 (4 -> 16) -> conv 1x1 (16 -> 4)
+    -> add with the second conv's output -> add with the first's: two residuals live
+    across the wide convs together."""
+    nodes = [Layer("c1", "conv", 4, 4, 2, 4, 3, 3, pad_h=1, pad_w=1),
+             Layer("c2", "conv", 4, 4, 4, 4), Layer("c3", "conv", 4, 4, 4, 16),
+             Layer("c4", "conv", 4, 4, 16, 4),
+             VectorOp("add1", "add", 4, 4, 4, 4, 4, 4), VectorOp("add2", "add", 4, 4, 4, 4, 4, 4)]
+    return Network.from_nodes("nest", nodes, {"add1": ("c4", "c2"), "add2": ("add1", "c1")})
+
+
+def side_output() -> Network:
+    """conv 3x3 -> a ReLU nothing reads (a second output of the network) beside conv 1x1 ->
+    conv 1x1 -> add: a tensor with no reader before the last step."""
+    nodes = [Layer("c1", "conv", 4, 4, 2, 4, 3, 3, pad_h=1, pad_w=1),
+             VectorOp("s", "relu", 4, 4, 4, 4, 4, 4),
+             Layer("c2", "conv", 4, 4, 4, 4), Layer("c3", "conv", 4, 4, 4, 4),
+             VectorOp("add", "add", 4, 4, 4, 4, 4, 4)]
+    return Network.from_nodes("side", nodes, {"s": ("c1",), "c2": ("c1",), "add": ("c3", "c2")})
+
+
+@pytest.mark.parametrize("net,share,dram", [
+    # per node, (DRAM read, DRAM write) bytes
+    (nested_residuals, 383, [(192, 64), (128, 64), (128, 0), (64, 0), (64, 0), (64, 64)]),
+    (nested_residuals, 384, [(192, 0), (64, 64), (128, 0), (64, 0), (64, 0), (0, 64)]),
+    (nested_residuals, 447, [(192, 0), (64, 64), (128, 0), (64, 0), (64, 0), (0, 64)]),
+    (nested_residuals, 448, [(192, 0), (64, 0), (64, 0), (64, 0), (0, 0), (0, 64)]),
+    (side_output, 191, [(192, 0), (0, 64), (64, 64), (128, 64), (128, 64)]),
+    (side_output, 192, [(192, 0), (0, 64), (64, 0), (64, 0), (0, 64)]),
+], ids=["nested-383", "nested-384", "nested-447", "nested-448", "side-191", "side-192"])
+def test_l2_residency_with_nested_residuals_and_a_side_output(net, share, dram):
+    """The outer residual stays from 384 B; the inner one needs 64 B more beside it through
+    the wide convs (448 B).  A side output is written to DRAM and the tensors after it are
+    still kept when they fit.  Engine and reference agree, DRAM bytes exact per node."""
+    res, ref = both(net(), "ews", {"memory.l2_act_fraction": share / (1 << 20),
+                                   "vector.fuse_activations": False,
+                                   "array.rows": 4, "array.cols": 4})
+    check(res, ref)
+    assert [(n.dram_read_bytes, n.dram_write_bytes) for n in ref] == dram
