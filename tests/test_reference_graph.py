@@ -379,3 +379,20 @@ def test_l2_residency_with_nested_residuals_and_a_side_output(net, share, dram):
                                    "array.rows": 4, "array.cols": 4})
     check(res, ref)
     assert [(n.dram_read_bytes, n.dram_write_bytes) for n in ref] == dram
+
+
+@pytest.mark.parametrize("share,dram", [
+    (41, [(128, 64), (128, 0), (64, 64), (128, 64)]),
+    (42, [(128, 0), (64, 0), (64, 0), (0, 64)]),
+])
+def test_four_bit_tensors_take_whole_bytes_in_l2(share, dram):
+    """4-bit activations, 3x3 pixels, 3 channels: a 27-element tensor takes 14 bytes, not
+    13.5.  The residual and the last conv's output stay in L2 once the share holds the
+    add's two inputs and its output, 3 x 14 = 42 bytes (3 x 13.5 would fit in 41).
+    Engine and reference agree, DRAM bytes (whole bursts) exact."""
+    net = vector_mix(3, 1, 3, 1, False, (), False, None, 1)
+    res, ref = both(net, "ews", {"memory.l2_act_fraction": share / (1 << 20),
+                                 "data.act_bits": 4, "vector.fuse_activations": False,
+                                 "array.rows": 4, "array.cols": 4})
+    check(res, ref)
+    assert [(n.dram_read_bytes, n.dram_write_bytes) for n in ref] == dram
