@@ -269,6 +269,38 @@ def test_engine_equals_reference_with_memories(case, seed):
         assert np.array_equal(q.output, want)
 
 
+@st.composite
+def aw_cases(draw):
+    """The memory strategy's S2TA cases (weight DBB) rebuilt as S2TA-AW: the same layers,
+    array and memories, with activation DBB (``activations.nnz`` 0: the density-derived
+    bound, or a fixed 2 or 3 of 8), so that activations are stored compressed in L1, L2 and
+    DRAM (an activation storage ratio below 1)."""
+    net, arch = draw(cases())
+    assume(arch.name == "s2ta-w")
+    over = {f"{sec}.{k}": v for sec in ("array", "memory")
+            for k, v in dataclasses.asdict(getattr(arch, sec)).items() if k != "wrf_depth"}
+    over["activations.nnz"] = draw(st.sampled_from([0, 2, 3]))
+    try:
+        return net, preset("s2ta-aw").replace(over)
+    except InputError:
+        assume(False)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(case=aw_cases(), seed=st.integers(0, 2**16))
+def test_activation_dbb_with_memories_equals_reference(case, seed):
+    """S2TA-AW with memories: the engine's compressed activation blocks and staged pieces
+    equal the reference's own plan of them (``ref_plan``), cycle for cycle and byte for
+    byte."""
+    net, arch = case
+    got = run_both(net, arch, seed)
+    assume(got is not None)
+    res, _ref, _ops = got
+    event("activations stored compressed" if any(r.mapping.lhw.act_storage_ratio < 1
+                                                 for r in res) else "dense activations")
+    assert_equals_reference(res, _ref)
+
+
 def test_strategy_reaches_every_branch():
     """Each branch of the memory model in at least a quarter of the examples the property
     above draws (same strategy; the engine alone, so this is quick)."""
