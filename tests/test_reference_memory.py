@@ -301,6 +301,29 @@ def test_activation_dbb_with_memories_equals_reference(case, seed):
     assert_equals_reference(res, _ref)
 
 
+@st.composite
+def batched_cases(draw):
+    """The memory strategy's networks with their convolutions and linear layers run on a
+    batch of 2 or 3 images (the matmuls keep their heads)."""
+    net, arch = draw(cases())
+    b = draw(st.integers(2, 3))
+    layers = tuple(la if la.kind == "matmul" else dataclasses.replace(la, batch=b)
+                   for la in net.layers)
+    return Network("net", layers), arch
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(case=batched_cases(), seed=st.integers(0, 2**16))
+def test_batched_layers_with_memories_equal_reference(case, seed):
+    """A batch of images is the layer's pixels times the batch, in every block the engine
+    and the reference plan (the memory proof draws batch 1 for all but matmul heads)."""
+    net, arch = case
+    got = run_both(net, arch, seed)
+    assume(got is not None)
+    res, ref, _ops = got
+    assert_equals_reference(res, ref)
+
+
 def test_strategy_reaches_every_branch():
     """Each branch of the memory model in at least a quarter of the examples the property
     above draws (same strategy; the engine alone, so this is quick)."""
