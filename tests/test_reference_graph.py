@@ -182,6 +182,22 @@ def test_identical_segments_run_once(h, c, k, over, name):
 
 # ------------------------------------------------------- vector operators and L2 residency
 
+def share(nbytes: int) -> float:
+    """``memory.l2_act_fraction`` for an activation share of ``nbytes`` of the presets'
+    1 MiB L2 (an exact binary fraction, so the share is exactly ``nbytes``)."""
+    return nbytes / (1 << 20)
+
+
+def dram_at(net: Network, nbytes: int, **over) -> list[tuple[int, int]]:
+    """Engine and reference on ``net`` (ews, 4x4, activation share ``nbytes``) checked equal;
+    per node, the reference's (DRAM read, DRAM write) bytes."""
+    res, ref = both(net, "ews", {"memory.l2_act_fraction": share(nbytes),
+                                 "array.rows": 4, "array.cols": 4, **over})
+    check(res, ref)
+    return [(n.dram_read_bytes, n.dram_write_bytes) for n in ref]
+
+
+
 def vector_mix(h: int, c: int, k: int, m: int, start: bool, acts: tuple[str, ...],
                pre: bool, tail: str | None, classes: int) -> Network:
     """[mul on the input] -> conv 3x3 (c -> k) -> a chain of fusable operators (activations,
@@ -223,7 +239,7 @@ mix_memories = st.fixed_dictionaries({
     "memory.dram_bytes_per_cycle": st.sampled_from([1, 3.5, 16, 64]),
     "memory.dram_latency_cycles": st.sampled_from([0, 7, 100]),
     # the activation share in bytes (of the 1 MiB L2), around the tensors' sizes
-    "memory.l2_act_fraction": st.integers(0, 4000).map(lambda b: b / (1 << 20)),
+    "memory.l2_act_fraction": st.integers(0, 4000).map(share),
     "memory.l2_banks": st.sampled_from([1, 2, 8]),
     "memory.l2_bank_width_bytes": st.sampled_from([1, 4, 16]),
     "data.act_bits": st.sampled_from([4, 8, 16]),
@@ -281,20 +297,16 @@ WIDE_KEPT = [(192, 64), (192, 0), (128, 0), (64, 64)]
 ALL_KEPT = [(192, 0), (128, 0), (128, 0), (0, 64)]
 
 
-@pytest.mark.parametrize("share,dram", [(575, SPILL), (576, WIDE_KEPT), (639, WIDE_KEPT),
+@pytest.mark.parametrize("nbytes,dram", [(575, SPILL), (576, WIDE_KEPT), (639, WIDE_KEPT),
                                         (640, ALL_KEPT)])
-def test_a_residual_stays_in_l2_only_with_room_through_the_wide_layers(share, dram):
+def test_a_residual_stays_in_l2_only_with_room_through_the_wide_layers(nbytes, dram):
     """conv 3x3 (2 -> 4 channels, 64 B out) -> conv 1x1 (4 -> 32, 512 B) -> conv 1x1
     (32 -> 4) -> add with the first conv's output, on 4x4 pixels.  The wide convs' outputs
     stay in L2 once the share holds a wide layer's input and output (576 B); the residual
     stays once the share also holds it beside the last conv's 576 B (640 B), although the
     add itself needs only 192 B.  Engine and reference agree on each side of both
     boundaries, in cycles, stalls and DRAM bytes."""
-    net = vector_mix(4, 2, 4, 32, False, (), False, None, 1)
-    res, ref = both(net, "ews", {"memory.l2_act_fraction": share / (1 << 20),
-                                 "array.rows": 4, "array.cols": 4})
-    check(res, ref)
-    assert [(n.dram_read_bytes, n.dram_write_bytes) for n in ref] == dram
+    assert dram_at(vector_mix(4, 2, 4, 32, False, (), False, None, 1), nbytes) == dram
 
 
 def test_each_vector_class_does_its_own_work():
@@ -331,7 +343,7 @@ def test_a_vector_operator_waits_on_the_resource_that_ends_last(width, dram, sta
     the DRAM channel's.  Engine and reference agree."""
     net = vector_mix(4, 2, 4, 32, False, (), False, None, 1)
     res, ref = both(net, "ews", {
-        "memory.l2_act_fraction": 640 / (1 << 20), "array.rows": 4, "array.cols": 4,
+        "memory.l2_act_fraction": share(640), "array.rows": 4, "array.cols": 4,
         "memory.l2_banks": 1, "memory.l2_bank_width_bytes": width, "vector.lanes": 256,
         "memory.dram_bytes_per_cycle": dram, "memory.dram_latency_cycles": 0})
     check(res, ref)
@@ -361,7 +373,7 @@ def side_output() -> Network:
     return Network.from_nodes("side", nodes, {"s": ("c1",), "c2": ("c1",), "add": ("c3", "c2")})
 
 
-@pytest.mark.parametrize("net,share,dram", [
+@pytest.mark.parametrize("net,nbytes,dram", [
     # per node, (DRAM read, DRAM write) bytes
     (nested_residuals, 383, [(192, 64), (128, 64), (128, 0), (64, 0), (64, 0), (64, 64)]),
     (nested_residuals, 384, [(192, 0), (64, 64), (128, 0), (64, 0), (64, 0), (0, 64)]),
@@ -370,29 +382,22 @@ def side_output() -> Network:
     (side_output, 191, [(192, 0), (0, 64), (64, 64), (128, 64), (128, 64)]),
     (side_output, 192, [(192, 0), (0, 64), (64, 0), (64, 0), (0, 64)]),
 ], ids=["nested-383", "nested-384", "nested-447", "nested-448", "side-191", "side-192"])
-def test_l2_residency_with_nested_residuals_and_a_side_output(net, share, dram):
+def test_l2_residency_with_nested_residuals_and_a_side_output(net, nbytes, dram):
     """The outer residual stays from 384 B; the inner one needs 64 B more beside it through
     the wide convs (448 B).  A side output is written to DRAM and the tensors after it are
     still kept when they fit.  Engine and reference agree, DRAM bytes exact per node."""
-    res, ref = both(net(), "ews", {"memory.l2_act_fraction": share / (1 << 20),
-                                   "vector.fuse_activations": False,
-                                   "array.rows": 4, "array.cols": 4})
-    check(res, ref)
-    assert [(n.dram_read_bytes, n.dram_write_bytes) for n in ref] == dram
+    assert dram_at(net(), nbytes, **{"vector.fuse_activations": False}) == dram
 
 
-@pytest.mark.parametrize("share,dram", [
+@pytest.mark.parametrize("nbytes,dram", [
     (41, [(128, 64), (128, 0), (64, 64), (128, 64)]),
     (42, [(128, 0), (64, 0), (64, 0), (0, 64)]),
 ])
-def test_four_bit_tensors_take_whole_bytes_in_l2(share, dram):
+def test_four_bit_tensors_take_whole_bytes_in_l2(nbytes, dram):
     """4-bit activations, 3x3 pixels, 3 channels: a 27-element tensor takes 14 bytes, not
     13.5.  The residual and the last conv's output stay in L2 once the share holds the
     add's two inputs and its output, 3 x 14 = 42 bytes (3 x 13.5 would fit in 41).
     Engine and reference agree, DRAM bytes (whole bursts) exact."""
     net = vector_mix(3, 1, 3, 1, False, (), False, None, 1)
-    res, ref = both(net, "ews", {"memory.l2_act_fraction": share / (1 << 20),
-                                 "data.act_bits": 4, "vector.fuse_activations": False,
-                                 "array.rows": 4, "array.cols": 4})
-    check(res, ref)
-    assert [(n.dram_read_bytes, n.dram_write_bytes) for n in ref] == dram
+    assert dram_at(net, nbytes, **{"data.act_bits": 4, "vector.fuse_activations": False}) \
+        == dram
