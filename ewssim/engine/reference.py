@@ -651,7 +651,7 @@ class WeightPathRef:
         k, hw = act.tile, arr.run.lhw.hw
         if hw.load_mode == "rows":
             arr.write_rows(c, k, m)
-            if m == arr.Lp - 1:
+            if m == tile.load_len - 1:
                 arr.load_end[k] = c
                 self._finish(a, c + 1, c + 1)
             return
