@@ -348,3 +348,25 @@ def test_strategy_reaches_every_branch():
     shares = {name: sum(s[name] for s in seen) / len(seen) for name in seen[0]}
     low = {name: f"{v:.0%}" for name, v in shares.items() if v < 0.25}
     assert not low, f"below a quarter of {len(seen)} examples: {low} (all: {shares})"
+
+
+def test_a_pass_whose_weights_exactly_fill_the_staging_ring_stays_in_l2():
+    """A linear layer of 16 tokens in four pixel chunks re-reads each output fold's 128 B of
+    weights four times.  With a 128 B staging ring (all of L2) the fold's distinct weights fit
+    exactly, so they stay in L2 and DRAM delivers the 256 B of weights once; with 127 B they
+    do not, and every chunk fetches them again (1,024 B).  Engine = reference on both sides."""
+    net = Network("n", (Layer("fc", "linear", 1, 16, 32, 8),))
+    base = preset("ews").replace({
+        "array.rows": 8, "array.cols": 4, "array.wrf_depth": 1,
+        "memory.l1_act_bytes": 32, "memory.l1_weight_bytes": 64, "memory.l1_out_bytes": 64,
+        "memory.l1_double_buffer": False, "memory.l2_act_fraction": 0.0,
+        "memory.dram_bytes_per_cycle": 4.0})
+    dram = {}
+    for ring in (128, 127):
+        arch = base.replace({"memory.l2_bytes": ring})
+        assert resolve(arch).l2_stage_bytes == ring
+        res, ref, _ops = run_both(net, arch)
+        assert res[0].mapping.chunk == 4
+        assert_equals_reference(res, ref)
+        dram[ring] = res[0].traffic.dram_weight_read_bytes
+    assert dram == {128: 256, 127: 1024}
