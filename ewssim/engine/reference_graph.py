@@ -139,7 +139,7 @@ def _vector(op: VectorOp, hw: Hardware, reads: list[tuple[int, bool]], out_kept:
     lanes_done = port_done = chan_done = 0
     c = 0
     while lanes_left > 0 or port_left > 0 or chan_left > 0:
-        if c > max_cycles:
+        if c >= max_cycles:         # cycle c + 1 would be past the limit (as the layers')
             raise ReferenceSimError(f"vector op '{op.name}' ran past {max_cycles} cycles")
         if lanes_left > 0:
             lanes_left -= v.lanes
