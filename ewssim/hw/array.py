@@ -397,7 +397,7 @@ class GatedArray:
             if not waits:
                 raise RuntimeError(f"array and weight path wait for each other (tile {ti}, "
                                    f"action {ai})")
-            yield waits[0] if len(waits) == 1 else _first_of(env, waits)
+            yield _first_of(env, waits)        # also for one event: one wake path
         self.done.succeed()
 
     def _fast_forward(self, ti: int, ai: int, loader_free: int):
