@@ -4,7 +4,6 @@ plain convolution, exactly, and a wrong schedule is reported with the first diff
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import pytest
@@ -85,10 +84,10 @@ def test_bad_operand_shapes():
         run_functional(layer, mapping.schedule, x.astype(float), w)
 
 
-def test_medium_layer_is_fast():
-    """A ResNet-like 3x3 layer (28x28x64 -> 64) on a 32x32 EWS array in well under seconds."""
+def test_medium_layer_matches_reference_conv():
+    """A ResNet-like 3x3 layer (28x28x64 -> 64) on a 32x32 EWS array (about 0.05 s here; no
+    timed assertion: timing belongs in benchmarks/)."""
     layer = Layer("res", "conv", 28, 28, 64, 64, kernel_h=3, kernel_w=3, pad_h=1, pad_w=1)
     mapping = plan(layer, _arch("ews", 32, 32))
-    t0 = time.perf_counter()
-    check_functional(layer, mapping, seed=11)
-    assert time.perf_counter() - t0 < 20
+    rep = check_functional(layer, mapping, seed=11)
+    assert rep.outputs == 64 * 28 * 28 and rep.tiles == len(mapping.schedule)

@@ -112,14 +112,14 @@ def conv_view(layer: Layer, x: np.ndarray, w: np.ndarray) -> ConvView:
         wc = w.transpose(0, 2, 1).reshape(heads * n, kr, 1, 1)
         return ConvView(layer, np.ascontiguousarray(xc), np.ascontiguousarray(wc), images=1,
                         blocks=heads, c_g=kr, n_g=n, squeeze=False)
-    squeeze = x.ndim == 3
+    want_x = (layer.batch, layer.in_c, layer.in_h, layer.in_w)
+    # a batch of one may come without its batch axis (and its output then has none)
+    squeeze = x.ndim == 3 and layer.batch == 1
+    if x.shape != (want_x[1:] if squeeze else want_x):
+        want = want_x[1:] if squeeze else want_x
+        raise EwssimError(f"layer '{layer.name}': input must have shape {want}, got {x.shape}")
     if squeeze:
         x = x[None]
-    want_x = (layer.batch, layer.in_c, layer.in_h, layer.in_w)
-    if x.shape != want_x or (squeeze and layer.batch != 1):
-        want = want_x[1:] if squeeze else want_x
-        got = x.shape[1:] if squeeze else x.shape
-        raise EwssimError(f"layer '{layer.name}': input must have shape {want}, got {got}")
     if w.shape != layer.weight_shape:
         raise EwssimError(f"layer '{layer.name}': weights must have shape {layer.weight_shape}, "
                           f"got {w.shape}")
