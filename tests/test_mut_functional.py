@@ -90,22 +90,22 @@ def test_large_operands_stay_exact():
 
 def test_padding_covers_exactly_the_windows():
     """A 3x3 convolution with padding 1 on 5x5 pads one row and column on every side (7x7).
-    A ceil-mode layer overhangs: 6x7 input, kernel 3x2, stride 2x3, dilation 2x2, padding 1:
+    A ceil-mode layer overhangs: 6x5 input, kernel 3x2, stride 2x3, dilation 2x2, padding 1:
     out_h = ceil((6 + 2 - 4 - 1) / 2) + 1 = 3, whose last window reaches padded row
     2 * 2 + 2 * 2 = 8, so the bottom gets 2 rows (6 + 1 + 2 = 9); out_w =
-    ceil((7 + 2 - 2 - 1) / 3) + 1 = 3, last window to padded column 2 * 3 + 1 * 2 = 8, so the
-    right side keeps its 1 (7 + 1 + 1 = 9).  The input sits at (1, 1); the rest is 0."""
+    ceil((5 + 2 - 2 - 1) / 3) + 1 = 3, last window to padded column 2 * 3 + 1 * 2 = 8, so the
+    right side gets 3 columns (5 + 1 + 3 = 9).  The input sits at (1, 1); the rest is 0."""
     x = np.arange(1, 51).reshape(1, 2, 5, 5)
     xp = pad_input(x, CONV)
     assert xp.shape == (1, 2, 7, 7)
     assert np.array_equal(xp[:, :, 1:6, 1:6], x) and xp.sum() == x.sum()
-    ceil = Layer("c", "conv", 6, 7, 1, 1, kernel_h=3, kernel_w=2, stride_h=2, stride_w=3,
+    ceil = Layer("c", "conv", 6, 5, 1, 1, kernel_h=3, kernel_w=2, stride_h=2, stride_w=3,
                  dil_h=2, dil_w=2, pad_h=1, pad_w=1, ceil_mode=True)
     assert (ceil.out_h, ceil.out_w) == (3, 3)
-    y = np.arange(1, 43).reshape(1, 1, 6, 7)
+    y = np.arange(1, 31).reshape(1, 1, 6, 5)
     yp = pad_input(y, ceil)
     assert yp.shape == (1, 1, 9, 9)
-    assert np.array_equal(yp[:, :, 1:7, 1:8], y) and yp.sum() == y.sum()
+    assert np.array_equal(yp[:, :, 1:7, 1:6], y) and yp.sum() == y.sum()
     # the overhanging windows read zeros: the functional mode equals the plain convolution
     assert check_functional(ceil, plan(ceil, _arch()), seed=2).ok
 
@@ -189,6 +189,20 @@ def test_int8_and_unpruned_dbb_weights_are_read_as_stored():
             f"layer '{cl.name}': {cl.format.describe()} is not a pruned dbb layer"
 
 
+def test_pruned_dbb_blocks_are_read_from_the_stored_mask():
+    """4:8 blocks with a bitmap mask: values and positions are int64; a stored mask whose
+    groups keep all 8 weights is refused, naming the layer and the field."""
+    cl = compress_layer(_dense((4, 8, 1, 1)), method="dbb", nm=(4, 8), mask_encoding="bitmap",
+                        name="c3")
+    vals, pos = dbb_subvectors(cl)
+    assert (vals.dtype, pos.dtype, vals.shape) == (np.int64, np.int64, (4, 4))
+    assert np.array_equal(dbb_weights(cl).reshape(4, 8)[np.arange(4)[:, None], pos], vals)
+    cl.mask_data = np.full_like(cl.mask_data, 0xFF)
+    assert _message(dbb_subvectors, cl) == (
+        "c3: field 'mask': M-group 0 keeps 8 weights, not exactly N=4 of M=8 (4 bad groups) "
+        "(allowed: exactly 4 set bits per 8)")
+
+
 def test_compressed_weights_must_match_the_layer():
     fc = Layer("fc", "linear", 1, 1, 8, 4)
     cl = compress_layer(_dense((4, 8, 1, 1)), method="int8", name="fc")
@@ -222,12 +236,20 @@ def test_dbb_prune_keeps_the_largest_magnitudes_lowest_position_first():
 
 
 def test_dbb_prune_breaks_long_ties_by_position():
-    """64 equal magnitudes with alternating signs: the 5 kept are positions 0-4, whatever
-    order an unstable sort would leave ties in."""
+    """64 equal magnitudes with alternating signs: the 5 kept are positions 0-4.  And 50
+    random blocks of 64 values in -3..3 (many ties): the kept positions are the first 5 in
+    the order (larger magnitude first, then lower position), written out with Python's
+    sort -- numpy's default (unstable) sort leaves some ties in another order here."""
     b = np.where(np.arange(64) % 2, 7, -7)[None].repeat(3, 0)
     vals, pos = dbb_prune(b, 5)
     assert pos.tolist() == [[0, 1, 2, 3, 4]] * 3
     assert vals.tolist() == [[-7, 7, -7, 7, -7]] * 3
+    r = np.random.default_rng(0).integers(-3, 4, size=(50, 64))
+    vals, pos = dbb_prune(r, 5)
+    want = [sorted(sorted(range(64), key=lambda i, row=row: (-abs(int(row[i])), i))[:5])
+            for row in r]
+    assert pos.tolist() == want
+    assert vals.tolist() == [[int(row[i]) for i in p] for row, p in zip(r, want, strict=True)]
 
 
 def test_prune_activations_per_block_of_channels_and_its_errors():
