@@ -728,7 +728,6 @@ class PortRef:
         self.queue: list = []       # (request cycle, priority, sequence, bytes, tag)
         self.seq = 0
         self.cur = None             # [bytes left, tag, grant cycle]
-        self.moved = 0
 
     def request(self, c: int, nbytes: int, priority: int, tag) -> None:
         self.queue.append((c, priority, self.seq, nbytes, tag))
@@ -739,7 +738,6 @@ class PortRef:
         if self.cur is None:
             return None
         left = self.cur[0] - self.width
-        self.moved += 1
         if left <= 0:
             tag, grant = self.cur[1], self.cur[2]
             self.cur = None
