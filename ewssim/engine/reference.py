@@ -1008,7 +1008,6 @@ class MemoryRef:
         return False
 
     def _fill(self, c: int, b: _Blk, i: int, kind: str, prio: int) -> None:
-        b.st["port_req"] = c
         which = "act" if kind == "a_fill" else "weight"
         self.l2_read[which][b.layer] += b.nbytes
         self.port.request(c, b.nbytes, prio, (kind, i))
