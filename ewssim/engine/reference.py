@@ -984,7 +984,6 @@ class MemoryRef:
             dep = self._dep(b.layer)
             if dep is None or dep > c:
                 return False
-            b.st["dep_done"] = dep
             if b.piece and self.piece_arrived.get(i, c + 1) > c:
                 return False
             free = self.a_released[i - self.H] if i >= self.H else 0
@@ -1019,7 +1018,6 @@ class MemoryRef:
         b = self.wgt[i]
         if self.w_in_l2[i] is None or self.w_in_l2[i] > c:
             return False
-        b.st["in_l2"] = self.w_in_l2[i]
         free = self.w_released[i - self.H] if i >= self.H else 0
         if free is None or free > c:
             return False
@@ -1050,9 +1048,6 @@ class MemoryRef:
             if kind in ("a_fill", "w_fill", "o_drain"):
                 blk = {"a": self.act, "w": self.wgt, "o": self.out}[kind[0]][idx]
                 blk.st["port_grant"] = c
-            elif kind in ("w_read", "a_piece", "a_stream", "o_write"):
-                blk = {"w": self.wgt, "a": self.act, "o": self.out}[kind[0]][idx]
-                blk.st["dram_grant" if kind != "a_piece" else "piece_grant"] = c
 
     @property
     def idle(self) -> bool:
