@@ -115,8 +115,8 @@ def conv_view(layer: Layer, x: np.ndarray, w: np.ndarray) -> ConvView:
     want_x = (layer.batch, layer.in_c, layer.in_h, layer.in_w)
     # a batch of one may come without its batch axis (and its output then has none)
     squeeze = x.ndim == 3 and layer.batch == 1
-    if x.shape != (want_x[1:] if squeeze else want_x):
-        want = want_x[1:] if squeeze else want_x
+    want = want_x[1:] if squeeze else want_x
+    if x.shape != want:
         raise EwssimError(f"layer '{layer.name}': input must have shape {want}, got {x.shape}")
     if squeeze:
         x = x[None]
